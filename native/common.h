@@ -1,0 +1,21 @@
+// Shared helpers for heed's native kernels: argument unpacking and the thread count.
+#pragma once
+#include <napi.h>
+#include <cstdint>
+#include <omp.h>
+
+namespace heed {
+
+inline float* F32(const Napi::Value& v) { return v.As<Napi::Float32Array>().Data(); }
+inline float* F32OrNull(const Napi::Value& v) { return v.IsNull() || v.IsUndefined() ? nullptr : v.As<Napi::Float32Array>().Data(); }
+inline int32_t* I32(const Napi::Value& v) { return v.As<Napi::Int32Array>().Data(); }
+inline uint8_t* U8OrNull(const Napi::Value& v) { return v.IsNull() || v.IsUndefined() ? nullptr : v.As<Napi::Uint8Array>().Data(); }
+inline int64_t Int(const Napi::Value& v) { return v.As<Napi::Number>().Int64Value(); }
+inline double Num(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(); }
+inline bool Bool(const Napi::Value& v) { return v.As<Napi::Boolean>().Value(); }
+
+// Each kernel file registers its functions on the addon's exports.
+void RegisterGemm(Napi::Env env, Napi::Object exports);
+void RegisterOps(Napi::Env env, Napi::Object exports);
+
+}  // namespace heed

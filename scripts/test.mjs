@@ -1,0 +1,19 @@
+// Runs every test file under test/ with node's own test runner (TypeScript through tsx).
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) { if (name !== 'fixtures') out.push(...walk(p)); }
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+const filter = process.argv.slice(2);
+let files = walk('test');
+if (filter.length) files = files.filter((f) => filter.some((s) => f.includes(s)));
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+process.exit(r.status ?? 1);

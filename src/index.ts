@@ -1,0 +1,2 @@
+// heed: the library's public entry point.
+export {};
