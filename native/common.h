@@ -14,6 +14,12 @@ inline int64_t Int(const Napi::Value& v) { return v.As<Napi::Number>().Int64Valu
 inline double Num(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(); }
 inline bool Bool(const Napi::Value& v) { return v.As<Napi::Boolean>().Value(); }
 
+// Row-major C (M×N, leading dim ldc) = beta·C + op(A)·op(B). op(A) is M×K (A stored K×M when tA),
+// op(B) is K×N (B stored N×K when tB). beta is 0 or 1. parallel=false runs on the calling thread
+// (for use inside other kernels' OpenMP loops). Implemented in gemm.cc.
+void sgemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float* C, int64_t ldc, float beta, bool parallel);
+
 // Each kernel file registers its functions on the addon's exports.
 void RegisterGemm(Napi::Env env, Napi::Object exports);
 void RegisterOps(Napi::Env env, Napi::Object exports);
