@@ -1,0 +1,183 @@
+// Every op's value and gradient on every backend, through one helper: finite differences check the
+// reference backend's gradients, and the native backend must match the reference in value and grad.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import '../../src/kernels/native.js';
+import { Tensor } from '../../src/core/tensor.js';
+import { Rng } from '../../src/core/rng.js';
+import { backward, noGrad } from '../../src/core/autograd.js';
+import { nativeKernels, useBackend } from '../../src/core/kernels.js';
+import * as op from '../../src/core/ops.js';
+
+interface Case {
+  name: string;
+  shapes: number[][];
+  build: (xs: Tensor[]) => Tensor;
+  /** input generator: 'pos' for strictly positive inputs */
+  gen?: 'pos' | 'normal';
+  /** inputs that are not differentiated (by index) */
+  noGrad?: number[];
+  fdTol?: number;
+}
+
+function makeInputs(c: Case, seed: number): Tensor[] {
+  const rng = new Rng(seed);
+  return c.shapes.map((s, i) => {
+    const t = c.gen === 'pos' ? op.addScalar(Tensor.uniform(s, rng, 0, 1), 0.5) : Tensor.randn(s, rng);
+    const leaf = t.detach();
+    if (!c.noGrad?.includes(i)) leaf.requiresGrad = true;
+    return leaf;
+  });
+}
+
+function run(c: Case, seed: number): { out: Float32Array; grads: Array<Float32Array | null>; xs: Tensor[]; R: Tensor } {
+  const xs = makeInputs(c, seed);
+  const out = c.build(xs);
+  const R = Tensor.randn(out.shape, new Rng(seed + 1));
+  if (out.requiresGrad) backward(out, R);
+  return { out: out.f32.slice(), grads: xs.map((x) => (x.grad ? x.grad.f32.slice() : null)), xs, R };
+}
+
+function lossOf(c: Case, xs: Tensor[], R: Tensor): number {
+  const out = noGrad(() => c.build(xs));
+  let s = 0;
+  for (let i = 0; i < out.size; i++) s += out.f32[i]! * R.f32[i]!;
+  return s;
+}
+
+function close(a: Float32Array, b: Float32Array, rtol: number, atol: number, what: string): void {
+  assert.equal(a.length, b.length, `${what}: length`);
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) { assert.equal(x, y, `${what}[${i}]`); continue; }
+    assert.ok(Math.abs(x - y) <= atol + rtol * Math.max(Math.abs(x), Math.abs(y)), `${what}[${i}]: ${x} vs ${y}`);
+  }
+}
+
+/** The helper: value and gradient on both backends, finite differences on the reference. */
+function checkOp(c: Case): void {
+  const seed = 1234;
+  const prev = useBackend('ref');
+  try {
+    const ref = run(c, seed);
+    // finite differences on up to 12 coordinates of each differentiable input
+    const rng = new Rng(99);
+    ref.xs.forEach((x, i) => {
+      if (c.noGrad?.includes(i)) return;
+      const g = ref.grads[i];
+      assert.ok(g, `${c.name}: input ${i} got no gradient`);
+      const n = x.size, picks = n <= 12 ? [...Array(n).keys()] : Array.from({ length: 12 }, () => rng.int(n));
+      for (const j of picks) {
+        const d = x.f32, orig = d[j]!, eps = 1e-2 * Math.max(1, Math.abs(orig));
+        d[j] = orig + eps; const lp = lossOf(c, ref.xs, ref.R);
+        d[j] = orig - eps; const lm = lossOf(c, ref.xs, ref.R);
+        d[j] = orig;
+        const fd = (lp - lm) / (2 * eps), an = g[j]!, tol = c.fdTol ?? 2e-2;
+        assert.ok(Math.abs(fd - an) <= tol * Math.max(1, Math.abs(fd)), `${c.name}: d/dx${i}[${j}] analytic ${an} vs finite difference ${fd}`);
+      }
+    });
+    if (nativeKernels()) {
+      useBackend('native');
+      const nat = run(c, seed);
+      close(nat.out, ref.out, 1e-4, 1e-5, `${c.name}: native value`);
+      nat.grads.forEach((g, i) => {
+        const r = ref.grads[i];
+        if (!g || !r) { assert.equal(g, r, `${c.name}: grad ${i} presence`); return; }
+        close(g, r, 1e-3, 1e-4, `${c.name}: native grad ${i}`);
+      });
+    }
+  } finally { useBackend(prev as 'ref' | 'native'); }
+}
+
+const ids = (xs: number[], shape?: number[]) => Tensor.ints(xs, shape);
+
+const cases: Case[] = [
+  { name: 'add same', shapes: [[3, 5], [3, 5]], build: ([a, b]) => op.add(a!, b!) },
+  { name: 'add suffix broadcast', shapes: [[4, 3, 5], [5]], build: ([a, b]) => op.add(a!, b!) },
+  { name: 'add general broadcast', shapes: [[3, 1, 5], [1, 4, 1]], build: ([a, b]) => op.add(a!, b!) },
+  { name: 'add same tensor twice', shapes: [[2, 3]], build: ([a]) => op.add(a!, a!) },
+  { name: 'sub scalar', shapes: [[2, 3], [1]], build: ([a, b]) => op.sub(a!, b!) },
+  { name: 'mul broadcast', shapes: [[2, 3, 4], [3, 1]], build: ([a, b]) => op.mul(a!, b!) },
+  { name: 'mul self', shapes: [[7]], build: ([a]) => op.mul(a!, a!) },
+  { name: 'div', shapes: [[2, 5], [2, 5]], gen: 'pos', build: ([a, b]) => op.div(a!, b!) },
+  { name: 'minimum/maximum', shapes: [[4, 4], [4, 4]], build: ([a, b]) => op.add(op.minimum(a!, b!), op.scale(op.maximum(a!, b!), 0.5)) },
+  { name: 'scale + addScalar', shapes: [[3, 3]], build: ([a]) => op.addScalar(op.scale(a!, -2.5), 1) },
+  { name: 'clamp', shapes: [[40]], build: ([a]) => op.clamp(a!, -0.5, 0.7) },
+  ...(['exp', 'sigmoid', 'logsigmoid', 'tanh', 'silu', 'square'] as const).map((k) => ({ name: k, shapes: [[3, 7]], build: ([a]: Tensor[]) => op[k](a!) })),
+  ...(['log', 'sqrt'] as const).map((k) => ({ name: k, shapes: [[3, 7]], gen: 'pos' as const, build: ([a]: Tensor[]) => op[k](a!) })),
+  { name: 'sum all', shapes: [[3, 4]], build: ([a]) => op.sum(a!) },
+  { name: 'sum dim keepdim', shapes: [[3, 4, 5]], build: ([a]) => op.sum(a!, 1, true) },
+  { name: 'mean dim', shapes: [[3, 4, 5]], build: ([a]) => op.mean(a!, -1) },
+  { name: 'reshape', shapes: [[2, 6]], build: ([a]) => op.mul(op.reshape(a!, [3, -1]), op.reshape(a!, [3, 4])) },
+  { name: 'transpose', shapes: [[2, 3, 4]], build: ([a]) => op.transpose(a!, 0, 2) },
+  { name: 'narrow inner', shapes: [[3, 6, 2]], build: ([a]) => op.narrow(a!, 1, 2, 3) },
+  { name: 'narrow first', shapes: [[5, 3]], build: ([a]) => op.narrow(a!, 0, 1, 3) },
+  { name: 'concat', shapes: [[2, 1, 3], [2, 4, 3], [2, 2, 3]], build: (xs) => op.concat(xs, 1) },
+  { name: 'selectRows', shapes: [[5, 3]], build: ([a]) => op.selectRows(a!, [4, 0, 4, 2]) },
+  ...[[false, false], [false, true], [true, false], [true, true]].flatMap(([tA, tB]) => [
+    { name: `matmul 2d tA=${tA} tB=${tB}`, shapes: [tA ? [5, 3] : [3, 5], tB ? [4, 5] : [5, 4]], build: ([a, b]: Tensor[]) => op.matmul(a!, b!, tA, tB) },
+    { name: `matmul batched tA=${tA} tB=${tB}`, shapes: [tA ? [2, 5, 3] : [2, 3, 5], tB ? [2, 4, 5] : [2, 5, 4]], build: ([a, b]: Tensor[]) => op.matmul(a!, b!, tA, tB) },
+    { name: `matmul shared b tA=${tA} tB=${tB}`, shapes: [tA ? [2, 5, 3] : [2, 3, 5], tB ? [4, 5] : [5, 4]], build: ([a, b]: Tensor[]) => op.matmul(a!, b!, tA, tB) },
+  ]),
+  { name: 'matmul M=1 odd', shapes: [[1, 17], [17, 3]], build: ([a, b]) => op.matmul(a!, b!) },
+  { name: 'linear bias', shapes: [[2, 3, 5], [4, 5], [4]], build: ([x, w, b]) => op.linear(x!, w!, b!) },
+  { name: 'linear no bias M=1', shapes: [[1, 9], [7, 9]], build: ([x, w]) => op.linear(x!, w!) },
+  { name: 'embedding repeated ids', shapes: [[6, 4]], build: ([t]) => op.embedding(t!, ids([1, 5, 1, 0, 1, 3], [2, 3])) },
+  { name: 'layerNorm', shapes: [[3, 17], [17], [17]], build: ([x, w, b]) => op.layerNorm(x!, w!, b!) },
+  { name: 'layerNorm no bias C=3', shapes: [[4, 3], [3]], build: ([x, w]) => op.layerNorm(x!, w!, null) },
+  { name: 'rmsNorm', shapes: [[5, 17], [17]], build: ([x, w]) => op.rmsNorm(x!, w!) },
+  { name: 'gelu', shapes: [[4, 9]], build: ([x]) => op.gelu(x!) },
+  { name: 'swiglu', shapes: [[3, 11], [3, 11]], build: ([g, u]) => op.swiglu(g!, u!) },
+  { name: 'rope', shapes: [[2, 3, 2, 8]], build: ([x]) => op.rope(x!, Int32Array.from([0, 1, 2, 5, 6, 7]), op.ropeCache(8, 16)) },
+  { name: 'softmax', shapes: [[3, 7]], build: ([x]) => op.softmax(x!) },
+  { name: 'logSoftmax', shapes: [[3, 7]], build: ([x]) => op.logSoftmax(x!) },
+  { name: 'crossEntropy with ignored rows', shapes: [[5, 11]], build: ([x]) => op.crossEntropy(x!, Int32Array.from([3, -100, 10, 0, -100])) },
+  { name: 'crossEntropy normalizer', shapes: [[3, 4]], build: ([x]) => op.crossEntropy(x!, Int32Array.from([1, 2, 3]), 7) },
+  { name: 'tokenLogprobs', shapes: [[4, 6]], build: ([x]) => op.tokenLogprobs(x!, Int32Array.from([5, 0, -100, 2])) },
+  { name: 'dropout seeded', shapes: [[6, 6]], build: ([x]) => op.dropout(x!, 0.3, new Rng(5)) },
+  { name: 'attention MHA', shapes: [[2, 5, 2, 8], [2, 5, 2, 8], [2, 5, 2, 8]], build: ([q, k, v]) => op.attention(q!, k!, v!) },
+  { name: 'attention GQA', shapes: [[2, 4, 4, 8], [2, 4, 2, 8], [2, 4, 2, 8]], build: ([q, k, v]) => op.attention(q!, k!, v!) },
+  { name: 'attention query offset (KV cache)', shapes: [[1, 3, 2, 4], [1, 7, 1, 4], [1, 7, 1, 4]], build: ([q, k, v]) => op.attention(q!, k!, v!, { qOffset: 4 }) },
+  { name: 'attention T=1 decode', shapes: [[2, 1, 2, 4], [2, 6, 2, 4], [2, 6, 2, 4]], build: ([q, k, v]) => op.attention(q!, k!, v!) },
+  { name: 'attention key padding', shapes: [[2, 4, 2, 4], [2, 4, 2, 4], [2, 4, 2, 4]], build: ([q, k, v]) => op.attention(q!, k!, v!, { keyMask: Uint8Array.from([0, 0, 1, 1, 1, 1, 1, 1]) }) },
+];
+
+for (const c of cases) test(`op ${c.name}`, () => checkOp(c));
+
+test('shape errors name the op and both shapes', () => {
+  const a = Tensor.zeros([2, 3]), b = Tensor.zeros([4, 5]);
+  assert.throws(() => op.matmul(a, b), /matmul: shapes \[2, 3\] and \[4, 5\] do not match/);
+  assert.throws(() => op.add(a, b), /add: shapes \[2, 3\] and \[4, 5\] cannot be broadcast/);
+  assert.throws(() => op.linear(a, b), /linear: input \[2, 3\] does not match weight \[4, 5\]/);
+  assert.throws(() => op.embedding(Tensor.zeros([4, 2]), Tensor.ints([4])), /embedding: id 4 .* vocabulary of 4/);
+});
+
+test('a fully padded query row gives zeros, not NaN', () => {
+  const rng = new Rng(3);
+  const q = Tensor.randn([1, 2, 1, 4], rng).param(), k = Tensor.randn([1, 2, 1, 4], rng), v = Tensor.randn([1, 2, 1, 4], rng);
+  const out = op.attention(q, k, v, { keyMask: Uint8Array.from([0, 1]) });
+  assert.deepEqual(Array.from(out.f32.subarray(0, 4)), [0, 0, 0, 0]);
+  backward(op.sum(out));
+  assert.ok(q.grad!.f32.every(Number.isFinite));
+});
+
+test('gradients accumulate across backward calls, and a freed graph is an error', () => {
+  const x = Tensor.from([1, 2, 3]).param();
+  const y = op.sum(op.square(x));
+  backward(y, undefined, { retainGraph: true });
+  backward(y);
+  assert.deepEqual(x.grad!.toArray(), [4, 8, 12]);
+  assert.throws(() => backward(y), /already freed/);
+  const z = noGrad(() => op.sum(op.square(x)));
+  assert.equal(z.requiresGrad, false);
+});
+
+test('the seeded RNG is reproducible and restorable', () => {
+  const a = new Rng(42), b = new Rng(42);
+  const xs = Array.from({ length: 5 }, () => a.normal());
+  assert.deepEqual(xs, Array.from({ length: 5 }, () => b.normal()));
+  const st = a.getState(), n1 = [a.uniform(), a.normal(), a.u32()];
+  a.setState(st);
+  assert.deepEqual([a.uniform(), a.normal(), a.u32()], n1);
+  assert.notDeepEqual(new Rng(1).u32(), new Rng(2).u32());
+});
