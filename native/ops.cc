@@ -1,5 +1,710 @@
 // Fused CPU kernels for heed: norms, activations, RoPE, attention, cross-entropy, embedding, AdamW.
+// Each implements the function of the same name in src/core/kernels.ts (the contract and reference).
+#include <algorithm>
+#include <vector>
 #include "common.h"
+#include "ops_simd.h"
+
 namespace heed {
-void RegisterOps(Napi::Env env, Napi::Object exports) { (void)env; (void)exports; }
+using namespace simd;
+
+namespace {
+
+// Elementwise kernels only fork threads when the work outweighs the fork (~a few µs).
+constexpr int64_t kParElems = 1 << 15;
+
+inline int64_t roundup(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// ---------------------------------------------------------------------------------------------
+// Small unpacked GEMM for attention blocks:
+//   C[M×N] (ldc) = (acc ? C : 0) + Σ_{p<K} A(m, p) · B[p·ldb + n],   A(m, p) = A[m·sam + p·sak].
+// A is read through arbitrary strides so Pᵀ·dO and dSᵀ·Q need no transpose; B rows are contiguous
+// (a V/K/Q row, or a transposed-packed K/V block). Register tile: 6 rows × up to 4 vectors.
+// ---------------------------------------------------------------------------------------------
+constexpr int MR = 6;
+
+#ifdef HEED_AVX512
+template <int R, int NV>
+void tile(int64_t K, const float* A, int64_t sam, int64_t sak, const float* B, int64_t ldb,
+          float* C, int64_t ldc, bool acc, __mmask16 last) {
+  __m512 c[R][NV];
+  for (int m = 0; m < R; m++)
+    for (int v = 0; v < NV; v++) c[m][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < K; p++) {
+    const float* bp = B + p * ldb;
+    __m512 b[NV];
+    for (int v = 0; v < NV - 1; v++) b[v] = _mm512_loadu_ps(bp + 16 * v);
+    b[NV - 1] = _mm512_maskz_loadu_ps(last, bp + 16 * (NV - 1));
+    const float* ap = A + p * sak;
+    for (int m = 0; m < R; m++) {
+      __m512 a = _mm512_set1_ps(ap[m * sam]);
+      for (int v = 0; v < NV; v++) c[m][v] = _mm512_fmadd_ps(a, b[v], c[m][v]);
+    }
+  }
+  for (int m = 0; m < R; m++) {
+    float* cp = C + m * ldc;
+    for (int v = 0; v < NV; v++) {
+      __mmask16 k = v == NV - 1 ? last : (__mmask16)0xFFFF;
+      __m512 r = c[m][v];
+      if (acc) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, cp + 16 * v));
+      _mm512_mask_storeu_ps(cp + 16 * v, k, r);
+    }
+  }
 }
+
+using TileFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
+                        bool, __mmask16);
+template <int R>
+constexpr TileFn tiles_for(int nv) {
+  return nv == 1 ? tile<R, 1> : nv == 2 ? tile<R, 2> : nv == 3 ? tile<R, 3> : tile<R, 4>;
+}
+constexpr TileFn kTiles[MR][4] = {
+  {tiles_for<1>(1), tiles_for<1>(2), tiles_for<1>(3), tiles_for<1>(4)},
+  {tiles_for<2>(1), tiles_for<2>(2), tiles_for<2>(3), tiles_for<2>(4)},
+  {tiles_for<3>(1), tiles_for<3>(2), tiles_for<3>(3), tiles_for<3>(4)},
+  {tiles_for<4>(1), tiles_for<4>(2), tiles_for<4>(3), tiles_for<4>(4)},
+  {tiles_for<5>(1), tiles_for<5>(2), tiles_for<5>(3), tiles_for<5>(4)},
+  {tiles_for<6>(1), tiles_for<6>(2), tiles_for<6>(3), tiles_for<6>(4)},
+};
+
+void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t sam, int64_t sak, const float* B,
+        int64_t ldb, float* C, int64_t ldc, bool acc) {
+  for (int64_t n0 = 0; n0 < N; n0 += 64) {
+    int64_t nr = std::min<int64_t>(64, N - n0), nv = (nr + 15) / 16;
+    __mmask16 last = tail(nr - 16 * (nv - 1));
+    for (int64_t m0 = 0; m0 < M; m0 += MR) {
+      int64_t r = std::min<int64_t>(MR, M - m0);
+      kTiles[r - 1][nv - 1](K, A + m0 * sam, sam, sak, B + n0, ldb, C + m0 * ldc + n0, ldc, acc, last);
+    }
+  }
+}
+#else
+void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t sam, int64_t sak, const float* B,
+        int64_t ldb, float* C, int64_t ldc, bool acc) {
+  for (int64_t m = 0; m < M; m++) {
+    float* cp = C + m * ldc;
+    if (!acc) std::fill(cp, cp + N, 0.f);
+    for (int64_t p = 0; p < K; p++) {
+      float a = A[m * sam + p * sak];
+      const float* bp = B + p * ldb;
+      for (int64_t n = 0; n < N; n++) cp[n] += a * bp[n];
+    }
+  }
+}
+#endif
+
+inline float dot(const float* a, const float* b, int64_t n) {
+  vf s = zero();
+  for (int64_t i = 0; i < n; i += W) s = fma(ld(a + i, n - i), ld(b + i, n - i), s);
+  return hsum(s);
+}
+
+// Row block (n rows of stride ld) copied transposed into dst (D × n, row stride ldt).
+void pack_t(const float* src, int64_t ld_src, int64_t n, int64_t D, float* dst, int64_t ldt) {
+  for (int64_t j = 0; j < n; j++)
+    for (int64_t d = 0; d < D; d++) dst[d * ldt + j] = src[j * ld_src + d];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Norms. x, y, dx, dy: (rows, C); w, b, dw, db: (C); mean, rstd: (rows).
+// ---------------------------------------------------------------------------------------------
+void layernorm_fwd(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd,
+                   int64_t rows, int64_t C, float eps) {
+  #pragma omp parallel for schedule(static) if (rows * C > kParElems)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    vf s = zero();
+    for (int64_t i = 0; i < C; i += W) s = s + ld(xr + i, C - i);
+    float m = hsum(s) / C;
+    // Two passes over a cached row: exact centring rather than E[x²]−m², which cancels badly.
+    vf v = zero(), vm = bc(m);
+    for (int64_t i = 0; i < C; i += W) {
+      vf d = ld(xr + i, C - i, m) - vm;  // tail lanes read as the mean, contributing 0
+      v = fma(d, d, v);
+    }
+    float rs = 1.f / std::sqrt(hsum(v) / C + eps);
+    mean[r] = m; rstd[r] = rs;
+    vf vr = bc(rs);
+    for (int64_t i = 0; i < C; i += W) {
+      vf o = (ld(xr + i, C - i) - vm) * vr * ld(w + i, C - i);
+      if (b) o = o + ld(b + i, C - i);
+      st(yr + i, o, C - i);
+    }
+  }
+}
+
+// dw/db are sums over rows: each thread sums its own rows into a private slice, then the slices
+// are added column-parallel, so no atomics and no races.
+void layernorm_bwd(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
+                   float* dx, float* dw, float* db, int64_t rows, int64_t C) {
+  int nt = rows * C > kParElems ? omp_get_max_threads() : 1;
+  std::vector<float> part((size_t)nt * 2 * C, 0.f);
+  #pragma omp parallel num_threads(nt)
+  {
+    int tid = omp_get_thread_num(), n = omp_get_num_threads();
+    float* pw = part.data() + (size_t)tid * 2 * C;
+    float* pb = pw + C;
+    int64_t r0 = rows * tid / n, r1 = rows * (tid + 1) / n;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* xr = x + r * C;
+      const float* dyr = dy + r * C;
+      float* dxr = dx + r * C;
+      vf vm = bc(mean[r]), vs = bc(rstd[r]), a1 = zero(), a2 = zero();
+      for (int64_t i = 0; i < C; i += W) {
+        int64_t k = C - i;
+        vf xh = (ld(xr + i, k) - vm) * vs, g = ld(dyr + i, k), dn = g * ld(w + i, k);
+        a1 = a1 + dn;
+        a2 = fma(dn, xh, a2);
+        st(pw + i, fma(g, xh, ld(pw + i, k)), k);
+        st(pb + i, ld(pb + i, k) + g, k);
+      }
+      vf m1 = bc(hsum(a1) / C), m2 = bc(hsum(a2) / C);
+      for (int64_t i = 0; i < C; i += W) {
+        int64_t k = C - i;
+        vf xh = (ld(xr + i, k) - vm) * vs, dn = ld(dyr + i, k) * ld(w + i, k);
+        st(dxr + i, (dn - m1 - xh * m2) * vs, k);
+      }
+    }
+    #pragma omp barrier
+    #pragma omp for schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+      float sw = 0, sb = 0;
+      for (int t = 0; t < n; t++) { sw += part[(size_t)t * 2 * C + c]; sb += part[(size_t)t * 2 * C + C + c]; }
+      dw[c] += sw;
+      if (db) db[c] += sb;
+    }
+  }
+}
+
+void rmsnorm_fwd(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t C, float eps) {
+  #pragma omp parallel for schedule(static) if (rows * C > kParElems)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    vf s = zero();
+    for (int64_t i = 0; i < C; i += W) { vf v = ld(xr + i, C - i); s = fma(v, v, s); }
+    float rs = 1.f / std::sqrt(hsum(s) / C + eps);
+    rstd[r] = rs;
+    vf vr = bc(rs);
+    for (int64_t i = 0; i < C; i += W) st(yr + i, ld(xr + i, C - i) * vr * ld(w + i, C - i), C - i);
+  }
+}
+
+void rmsnorm_bwd(const float* dy, const float* x, const float* w, const float* rstd, float* dx, float* dw,
+                 int64_t rows, int64_t C) {
+  int nt = rows * C > kParElems ? omp_get_max_threads() : 1;
+  std::vector<float> part((size_t)nt * C, 0.f);
+  #pragma omp parallel num_threads(nt)
+  {
+    int tid = omp_get_thread_num(), n = omp_get_num_threads();
+    float* pw = part.data() + (size_t)tid * C;
+    int64_t r0 = rows * tid / n, r1 = rows * (tid + 1) / n;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* xr = x + r * C;
+      const float* dyr = dy + r * C;
+      float* dxr = dx + r * C;
+      float s = rstd[r];
+      vf vs = bc(s), a = zero();
+      for (int64_t i = 0; i < C; i += W) {
+        int64_t k = C - i;
+        vf xv = ld(xr + i, k), g = ld(dyr + i, k);
+        a = fma(g * ld(w + i, k), xv, a);
+        st(pw + i, fma(g * xv, vs, ld(pw + i, k)), k);
+      }
+      vf c = bc(hsum(a) * s * s * s / C);
+      for (int64_t i = 0; i < C; i += W) {
+        int64_t k = C - i;
+        st(dxr + i, ld(dyr + i, k) * ld(w + i, k) * vs - ld(xr + i, k) * c, k);
+      }
+    }
+    #pragma omp barrier
+    #pragma omp for schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+      float sw = 0;
+      for (int t = 0; t < n; t++) sw += part[(size_t)t * C + c];
+      dw[c] += sw;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations, all (n) elementwise. GELU uses 0.5·(1 + tanh u) = sigmoid(2u), which has no
+// cancellation near u = 0 and needs one exp.
+// ---------------------------------------------------------------------------------------------
+constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2/π)
+constexpr float kGeluA = 0.044715f;
+
+void gelu_fwd(const float* x, float* y, int64_t n) {
+  #pragma omp parallel for schedule(static) if (n > kParElems)
+  for (int64_t i = 0; i < n; i += W) {
+    vf v = ld(x + i, n - i), u = bc(kGeluC) * fma(bc(kGeluA) * v, v * v, v);
+    st(y + i, v * sigmoid(u + u), n - i);
+  }
+}
+
+// gelu' = s + x·s·(1−s)·2·du with s = sigmoid(2u), since 1 − tanh² = 4s(1−s).
+void gelu_bwd(const float* x, const float* dy, float* dx, int64_t n) {
+  #pragma omp parallel for schedule(static) if (n > kParElems)
+  for (int64_t i = 0; i < n; i += W) {
+    vf v = ld(x + i, n - i), v2 = v * v, u = bc(kGeluC) * fma(bc(kGeluA) * v, v2, v);
+    vf s = sigmoid(u + u), du = bc(kGeluC) * fma(bc(3 * kGeluA), v2, bc(1.f));
+    vf d = s + bc(2.f) * v * s * (bc(1.f) - s) * du;
+    st(dx + i, ld(dy + i, n - i) * d, n - i);
+  }
+}
+
+void swiglu_fwd(const float* gate, const float* up, float* y, int64_t n) {
+  #pragma omp parallel for schedule(static) if (n > kParElems)
+  for (int64_t i = 0; i < n; i += W) {
+    vf g = ld(gate + i, n - i);
+    st(y + i, g * sigmoid(g) * ld(up + i, n - i), n - i);
+  }
+}
+
+void swiglu_bwd(const float* gate, const float* up, const float* dy, float* dgate, float* dup, int64_t n) {
+  #pragma omp parallel for schedule(static) if (n > kParElems)
+  for (int64_t i = 0; i < n; i += W) {
+    int64_t k = n - i;
+    vf g = ld(gate + i, k), s = sigmoid(g), d = ld(dy + i, k);
+    st(dup + i, d * g * s, k);
+    st(dgate + i, d * ld(up + i, k) * s * fma(g, bc(1.f) - s, bc(1.f)), k);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RoPE, rotate-half. x, y: (rows, H, D); positions: (rows); cos, sin: (maxPos, D/2).
+// Each element pair is read before either half is written, so y may alias x.
+// ---------------------------------------------------------------------------------------------
+void rope(const float* x, float* y, int64_t rows, int64_t H, int64_t D, const int32_t* pos,
+          const float* cs, const float* sn, bool inverse) {
+  int64_t half = D / 2;
+  vf sg = bc(inverse ? -1.f : 1.f);
+  #pragma omp parallel for schedule(static) if (rows * H * D > kParElems)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* c = cs + (int64_t)pos[r] * half;
+    const float* s = sn + (int64_t)pos[r] * half;
+    for (int64_t h = 0; h < H; h++) {
+      const float* xr = x + (r * H + h) * D;
+      float* yr = y + (r * H + h) * D;
+      for (int64_t i = 0; i < half; i += W) {
+        int64_t k = half - i;
+        vf cv = ld(c + i, k), sv = ld(s + i, k) * sg, x1 = ld(xr + i, k), x2 = ld(xr + half + i, k);
+        st(yr + i, x1 * cv - x2 * sv, k);
+        st(yr + half + i, fma(x1, sv, x2 * cv), k);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention. q, out, dq, dout: (B, T, H, D); k, v, dk, dv: (B, Tk, Hkv, D); lse: (B, H, T);
+// keyMask: (B, Tk). Query t (absolute position qOffset + t) sees keys j ≤ qOffset + t.
+// Work is split into blocks of BQ queries of one head; within a block, rows go in groups of MR
+// and each group only computes the key columns its last row can see, so the causal upper triangle
+// costs almost nothing.
+// ---------------------------------------------------------------------------------------------
+constexpr int64_t BQ = 64;
+
+struct Attn {
+  const float *q, *k, *v, *out, *dout;
+  float *o, *lse, *dq, *dk, *dv;
+  int64_t B, T, Tk, H, Hkv, D, qOff;
+  float scale;
+  const uint8_t* mask;
+  int64_t ldq() const { return H * D; }
+  int64_t ldk() const { return Hkv * D; }
+  // Keys visible to query row t: [0, visible(t)).
+  int64_t visible(int64_t t) const { return std::max<int64_t>(0, std::min(Tk, qOff + t + 1)); }
+};
+
+// Scaled, masked scores of row i (n visible columns, stored in row) → probabilities in place,
+// zero up to `upto`. Returns the row's log-sum-exp (−inf when nothing is visible).
+float softmax_row(float* row, int64_t n, int64_t upto, float scale, const uint8_t* km) {
+  vf mx = bc(kNegInf), sc = bc(scale);
+  for (int64_t j = 0; j < n; j += W) {
+    vf x = ld(row + j, n - j) * sc;
+    if (km) x = keymask(x, km + j, n - j, kNegInf);
+    st(row + j, x, n - j);
+    mx = vmax(mx, ld(row + j, n - j, kNegInf));
+  }
+  float m = hmax(mx);
+  if (m == kNegInf) { std::fill(row, row + upto, 0.f); return kNegInf; }
+  vf vm = bc(m), s = zero();
+  for (int64_t j = 0; j < n; j += W) {
+    vf e = vexp(ld(row + j, n - j) - vm);
+    st(row + j, e, n - j);
+    s = s + ld(row + j, n - j);
+  }
+  float sum = hsum(s);
+  vf inv = bc(1.f / sum);
+  for (int64_t j = 0; j < n; j += W) st(row + j, ld(row + j, n - j) * inv, n - j);
+  std::fill(row + n, row + upto, 0.f);
+  return m + std::log(sum);
+}
+
+void attention_fwd(const Attn& a) {
+  const int64_t grp = a.H / a.Hkv, nqb = (a.T + BQ - 1) / BQ, ldq = a.ldq(), ldk = a.ldk(), D = a.D;
+  const int64_t lds = roundup(std::max<int64_t>(a.Tk, 1), 16);
+  const int64_t ntask = a.B * a.H * nqb;
+  #pragma omp parallel if (ntask > 1 && a.T * a.Tk * D * a.B * a.H > kParElems)
+  {
+    std::vector<float> kt((size_t)D * lds), S((size_t)BQ * lds);
+    // Later query blocks see more keys; handing them out first balances the dynamic schedule.
+    #pragma omp for schedule(dynamic)
+    for (int64_t task = 0; task < ntask; task++) {
+      const int64_t qb = nqb - 1 - task % nqb, bh = task / nqb, b = bh / a.H, h = bh % a.H, kh = h / grp;
+      const int64_t t0 = qb * BQ, M = std::min(BQ, a.T - t0), nk = a.visible(t0 + M - 1);
+      const float* qp = a.q + (b * a.T + t0) * ldq + h * D;
+      const float* kp = a.k + b * a.Tk * ldk + kh * D;
+      const float* vp = a.v + b * a.Tk * ldk + kh * D;
+      float* op = a.o + (b * a.T + t0) * ldq + h * D;
+      float* lp = a.lse + (b * a.H + h) * a.T + t0;
+      const uint8_t* km = a.mask ? a.mask + b * a.Tk : nullptr;
+      if (M >= 4) {
+        pack_t(kp, ldk, nk, D, kt.data(), lds);
+        for (int64_t i0 = 0; i0 < M; i0 += MR) {
+          int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
+          mm(r, n, D, qp + i0 * ldq, ldq, 1, kt.data(), lds, S.data() + i0 * lds, lds, false);
+        }
+      } else {  // decode-sized blocks: transposing K would cost as much as the scores themselves
+        for (int64_t i = 0; i < M; i++) {
+          int64_t n = a.visible(t0 + i);
+          for (int64_t j = 0; j < n; j++) S[i * lds + j] = dot(qp + i * ldq, kp + j * ldk, D);
+        }
+      }
+      for (int64_t i = 0; i < M; i++)
+        lp[i] = softmax_row(S.data() + i * lds, a.visible(t0 + i), nk, a.scale, km);
+      for (int64_t i0 = 0; i0 < M; i0 += MR) {
+        int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
+        mm(r, D, n, S.data() + i0 * lds, lds, 1, vp, ldk, op + i0 * ldq, ldq, false);
+      }
+    }
+  }
+}
+
+// Flash-style backward: P is recomputed from lse. Tasks are (batch, kv head) so every query head
+// of a group accumulates into dk/dv on one thread — no races, no per-thread copies of dk/dv.
+void attention_bwd(const Attn& a) {
+  const int64_t grp = a.H / a.Hkv, nqb = (a.T + BQ - 1) / BQ, ldq = a.ldq(), ldk = a.ldk(), D = a.D;
+  const int64_t lds = roundup(std::max<int64_t>(a.Tk, 1), 16), ntask = a.B * a.Hkv;
+  const int64_t nkAll = a.visible(a.T - 1);
+  #pragma omp parallel if (ntask > 1 && a.T * a.Tk * D * a.B * a.H > kParElems)
+  {
+    std::vector<float> kt((size_t)D * lds), vt((size_t)D * lds), P((size_t)BQ * lds), dS((size_t)BQ * lds);
+    #pragma omp for schedule(dynamic)
+    for (int64_t task = 0; task < ntask; task++) {
+      const int64_t b = task / a.Hkv, kh = task % a.Hkv;
+      const float* kp = a.k + b * a.Tk * ldk + kh * D;
+      const float* vp = a.v + b * a.Tk * ldk + kh * D;
+      float* dkp = a.dk + b * a.Tk * ldk + kh * D;
+      float* dvp = a.dv + b * a.Tk * ldk + kh * D;
+      const uint8_t* km = a.mask ? a.mask + b * a.Tk : nullptr;
+      for (int64_t j = 0; j < a.Tk; j++) {
+        std::fill(dkp + j * ldk, dkp + j * ldk + D, 0.f);
+        std::fill(dvp + j * ldk, dvp + j * ldk + D, 0.f);
+      }
+      pack_t(kp, ldk, nkAll, D, kt.data(), lds);
+      pack_t(vp, ldk, nkAll, D, vt.data(), lds);
+      for (int64_t h = kh * grp; h < (kh + 1) * grp; h++) {
+        for (int64_t qb = 0; qb < nqb; qb++) {
+          const int64_t t0 = qb * BQ, M = std::min(BQ, a.T - t0), nk = a.visible(t0 + M - 1);
+          const int64_t off = (b * a.T + t0) * ldq + h * D;
+          const float *qp = a.q + off, *op = a.out + off, *dop = a.dout + off;
+          float* dqp = a.dq + off;
+          const float* lp = a.lse + (b * a.H + h) * a.T + t0;
+          for (int64_t i0 = 0; i0 < M; i0 += MR) {
+            int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
+            mm(r, n, D, qp + i0 * ldq, ldq, 1, kt.data(), lds, P.data() + i0 * lds, lds, false);
+            mm(r, n, D, dop + i0 * ldq, ldq, 1, vt.data(), lds, dS.data() + i0 * lds, lds, false);
+          }
+          // P = exp(s·scale − lse); dS = P ∘ (dP − Σ_d dO∘O) · scale (scale folded in once here).
+          for (int64_t i = 0; i < M; i++) {
+            float* pr = P.data() + i * lds;
+            float* dr = dS.data() + i * lds;
+            const int64_t n = a.visible(t0 + i);
+            const float L = lp[i];
+            if (L == kNegInf) {
+              std::fill(pr, pr + nk, 0.f);
+              std::fill(dr, dr + nk, 0.f);
+              continue;
+            }
+            vf di = bc(dot(dop + i * ldq, op + i * ldq, D)), sc = bc(a.scale), vl = bc(L);
+            for (int64_t j = 0; j < n; j += W) {
+              vf s = fma(ld(pr + j, n - j), sc, bc(0.f) - vl);
+              if (km) s = keymask(s, km + j, n - j, kNegInf);
+              vf p = vexp(s);
+              st(pr + j, p, n - j);
+              st(dr + j, p * (ld(dr + j, n - j) - di) * sc, n - j);
+            }
+            std::fill(pr + n, pr + nk, 0.f);
+            std::fill(dr + n, dr + nk, 0.f);
+          }
+          for (int64_t i0 = 0; i0 < M; i0 += MR) {
+            int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
+            mm(r, D, n, dS.data() + i0 * lds, lds, 1, kp, ldk, dqp + i0 * ldq, ldq, false);
+          }
+          // dV += Pᵀ dO, dK += dSᵀ Q; key group j0.. is first seen by row j0 − qOffset − t0.
+          for (int64_t j0 = 0; j0 < nk; j0 += MR) {
+            int64_t r = std::min<int64_t>(MR, nk - j0), i0 = std::max<int64_t>(0, j0 - a.qOff - t0);
+            if (i0 >= M) continue;
+            mm(r, D, M - i0, P.data() + i0 * lds + j0, 1, lds, dop + i0 * ldq, ldq, dvp + j0 * ldk, ldk, true);
+            mm(r, D, M - i0, dS.data() + i0 * lds + j0, 1, lds, qp + i0 * ldq, ldq, dkp + j0 * ldk, ldk, true);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row softmax / log-softmax / cross-entropy. x, y, logits, dlogits: (rows, C or V).
+// ---------------------------------------------------------------------------------------------
+float row_max(const float* x, int64_t n) {
+  vf m = bc(kNegInf);
+  for (int64_t i = 0; i < n; i += W) m = vmax(m, ld(x + i, n - i, kNegInf));
+  return hmax(m);
+}
+
+float row_sumexp(const float* x, int64_t n, float m) {
+  vf s = zero(), vm = bc(m);
+  for (int64_t i = 0; i < n; i += W) {
+    s = s + vexp(ld(x + i, n - i, kNegInf) - vm);
+  }
+  return hsum(s);
+}
+
+// log Σ exp over a row in one sweep of memory: each chunk's max is taken while it sits in L1, the
+// running sum is rescaled once per chunk, so wide vocabularies are read once, not twice.
+float row_lse(const float* x, int64_t n) {
+  constexpr int64_t CH = 1024;
+  float m = kNegInf, s = 0.f;
+  for (int64_t c = 0; c < n; c += CH) {
+    int64_t k = std::min(CH, n - c);
+    float cm = row_max(x + c, k);
+    if (cm > m) { s *= std::exp(m - cm); m = cm; }
+    if (m == kNegInf) continue;
+    s += row_sumexp(x + c, k, m);
+  }
+  return m + std::log(s);
+}
+
+void softmax(const float* x, float* y, int64_t rows, int64_t C) {
+  #pragma omp parallel for schedule(static) if (rows * C > kParElems)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    vf vm = bc(row_max(xr, C)), s = zero();
+    for (int64_t i = 0; i < C; i += W) {
+      st(yr + i, vexp(ld(xr + i, C - i) - vm), C - i);
+      s = s + ld(yr + i, C - i);
+    }
+    vf inv = bc(1.f / hsum(s));
+    for (int64_t i = 0; i < C; i += W) st(yr + i, ld(yr + i, C - i) * inv, C - i);
+  }
+}
+
+void log_softmax(const float* x, float* y, int64_t rows, int64_t C) {
+  #pragma omp parallel for schedule(static) if (rows * C > kParElems)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    vf l = bc(row_lse(xr, C));
+    for (int64_t i = 0; i < C; i += W) st(yr + i, ld(xr + i, C - i) - l, C - i);
+  }
+}
+
+int64_t cross_entropy_fwd(const float* logits, const int32_t* targets, float* loss, float* lse,
+                          int64_t rows, int64_t V) {
+  int64_t count = 0;
+  #pragma omp parallel for schedule(static) reduction(+ : count) if (rows * V > kParElems)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* x = logits + r * V;
+    float l = row_lse(x, V);
+    lse[r] = l;
+    int32_t t = targets[r];
+    if (t < 0) { loss[r] = 0.f; continue; }
+    loss[r] = l - x[t];
+    count++;
+  }
+  return count;
+}
+
+void cross_entropy_bwd(const float* logits, const int32_t* targets, const float* lse, const float* g,
+                       float* dlogits, int64_t rows, int64_t V) {
+  #pragma omp parallel for schedule(static) if (rows * V > kParElems)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* x = logits + r * V;
+    float* d = dlogits + r * V;
+    int32_t t = targets[r];
+    if (t < 0) { std::fill(d, d + V, 0.f); continue; }
+    vf vl = bc(lse[r]), vg = bc(g[r]);
+    for (int64_t i = 0; i < V; i += W) st(d + i, vg * vexp(ld(x + i, V - i) - vl), V - i);
+    d[t] -= g[r];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedding. table, dtable: (vocab, C); ids: (n); out, dout: (n, C).
+// ---------------------------------------------------------------------------------------------
+void embedding_fwd(const float* table, const int32_t* ids, float* out, int64_t n, int64_t C) {
+  #pragma omp parallel for schedule(static) if (n * C > kParElems)
+  for (int64_t i = 0; i < n; i++) std::memcpy(out + i * C, table + (int64_t)ids[i] * C, C * sizeof(float));
+}
+
+// Repeated ids would race if rows were split across threads, so threads split the columns:
+// each walks every id in order over its own column range.
+void embedding_bwd(const float* dout, const int32_t* ids, float* dtable, int64_t n, int64_t C) {
+  int nt = n * C > kParElems ? omp_get_max_threads() : 1;
+  #pragma omp parallel num_threads(nt)
+  {
+    int tid = omp_get_thread_num(), cnt = omp_get_num_threads();
+    int64_t c0 = roundup(C * tid / cnt, 16), c1 = tid == cnt - 1 ? C : roundup(C * (tid + 1) / cnt, 16);
+    c0 = std::min(c0, C); c1 = std::min(c1, C);
+    for (int64_t i = 0; i < n; i++) {
+      const float* s = dout + i * C;
+      float* d = dtable + (int64_t)ids[i] * C;
+      for (int64_t c = c0; c < c1; c += W) st(d + c, ld(d + c, c1 - c) + ld(s + c, c1 - c), c1 - c);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimizer and reductions, all (n) elementwise.
+// ---------------------------------------------------------------------------------------------
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, double lr, double b1, double b2,
+           double eps, double wd, double step) {
+  const float ib1 = (float)(1.0 / (1.0 - std::pow(b1, step))), ib2 = (float)(1.0 / (1.0 - std::pow(b2, step)));
+  const vf decay = bc((float)(1.0 - lr * wd)), vlr = bc((float)lr), veps = bc((float)eps);
+  const vf vb1 = bc((float)b1), vb2 = bc((float)b2), cb1 = bc((float)(1.0 - b1)), cb2 = bc((float)(1.0 - b2));
+  #pragma omp parallel for schedule(static) if (n > kParElems)
+  for (int64_t i = 0; i < n; i += W) {
+    int64_t k = n - i;
+    vf gi = ld(g + i, k);
+    vf mi = fma(vb1, ld(m + i, k), cb1 * gi), vi = fma(vb2, ld(v + i, k), cb2 * gi * gi);
+    st(m + i, mi, k);
+    st(v + i, vi, k);
+    vf upd = mi * bc(ib1) / (vsqrt(vi * bc(ib2)) + veps);
+    st(p + i, ld(p + i, k) * decay - vlr * upd, k);
+  }
+}
+
+double sum_squares(const float* x, int64_t n) {
+  double total = 0;
+  #pragma omp parallel for schedule(static) reduction(+ : total) if (n > kParElems)
+  for (int64_t c = 0; c < n; c += 4096) {
+    int64_t e = std::min<int64_t>(n, c + 4096);
+#ifdef HEED_AVX512
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    for (int64_t i = c; i < e; i += 16) sumsq_pd(ld(x + i, e - i), a0, a1);
+    total += _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+#else
+    double s = 0;
+    for (int64_t i = c; i < e; i++) s += (double)x[i] * x[i];
+    total += s;
+#endif
+  }
+  return total;
+}
+
+void axpy(float alpha, const float* x, float* y, int64_t n) {
+  vf va = bc(alpha);
+  #pragma omp parallel for schedule(static) if (n > kParElems)
+  for (int64_t i = 0; i < n; i += W) st(y + i, fma(va, ld(x + i, n - i), ld(y + i, n - i)), n - i);
+}
+
+// ---------------------------------------------------------------------------------------------
+// N-API wrappers: positional arguments exactly as in the Kernels interface.
+// ---------------------------------------------------------------------------------------------
+using CI = Napi::CallbackInfo;
+Napi::Value Undef(const CI& i) { return i.Env().Undefined(); }
+
+Napi::Value LayernormFwd(const CI& i) {
+  layernorm_fwd(F32(i[0]), F32(i[1]), F32OrNull(i[2]), F32(i[3]), F32(i[4]), F32(i[5]), Int(i[6]), Int(i[7]),
+                (float)Num(i[8]));
+  return Undef(i);
+}
+Napi::Value LayernormBwd(const CI& i) {
+  layernorm_bwd(F32(i[0]), F32(i[1]), F32(i[2]), F32(i[3]), F32(i[4]), F32(i[5]), F32(i[6]), F32OrNull(i[7]),
+                Int(i[8]), Int(i[9]));
+  return Undef(i);
+}
+Napi::Value RmsnormFwd(const CI& i) {
+  rmsnorm_fwd(F32(i[0]), F32(i[1]), F32(i[2]), F32(i[3]), Int(i[4]), Int(i[5]), (float)Num(i[6]));
+  return Undef(i);
+}
+Napi::Value RmsnormBwd(const CI& i) {
+  rmsnorm_bwd(F32(i[0]), F32(i[1]), F32(i[2]), F32(i[3]), F32(i[4]), F32(i[5]), Int(i[6]), Int(i[7]));
+  return Undef(i);
+}
+Napi::Value GeluFwd(const CI& i) { gelu_fwd(F32(i[0]), F32(i[1]), Int(i[2])); return Undef(i); }
+Napi::Value GeluBwd(const CI& i) { gelu_bwd(F32(i[0]), F32(i[1]), F32(i[2]), Int(i[3])); return Undef(i); }
+Napi::Value SwigluFwd(const CI& i) { swiglu_fwd(F32(i[0]), F32(i[1]), F32(i[2]), Int(i[3])); return Undef(i); }
+Napi::Value SwigluBwd(const CI& i) {
+  swiglu_bwd(F32(i[0]), F32(i[1]), F32(i[2]), F32(i[3]), F32(i[4]), Int(i[5]));
+  return Undef(i);
+}
+Napi::Value Rope(const CI& i) {
+  rope(F32(i[0]), F32(i[1]), Int(i[2]), Int(i[3]), Int(i[4]), I32(i[5]), F32(i[6]), F32(i[7]),
+       i[8].ToBoolean().Value());
+  return Undef(i);
+}
+Attn attn_args(const CI& i, bool bwd) {
+  Attn a{};
+  a.q = F32(i[0]); a.k = F32(i[1]); a.v = F32(i[2]);
+  int n = 5;
+  if (bwd) {
+    a.out = F32(i[3]); a.lse = F32(i[4]); a.dout = F32(i[5]); a.dq = F32(i[6]); a.dk = F32(i[7]); a.dv = F32(i[8]);
+    n = 9;
+  } else {
+    a.o = F32(i[3]); a.lse = F32(i[4]);
+  }
+  a.B = Int(i[n]); a.T = Int(i[n + 1]); a.Tk = Int(i[n + 2]); a.H = Int(i[n + 3]); a.Hkv = Int(i[n + 4]);
+  a.D = Int(i[n + 5]); a.qOff = Int(i[n + 6]); a.scale = (float)Num(i[n + 7]); a.mask = U8OrNull(i[n + 8]);
+  return a;
+}
+Napi::Value AttentionFwd(const CI& i) { attention_fwd(attn_args(i, false)); return Undef(i); }
+Napi::Value AttentionBwd(const CI& i) { attention_bwd(attn_args(i, true)); return Undef(i); }
+Napi::Value Softmax(const CI& i) { softmax(F32(i[0]), F32(i[1]), Int(i[2]), Int(i[3])); return Undef(i); }
+Napi::Value LogSoftmax(const CI& i) { log_softmax(F32(i[0]), F32(i[1]), Int(i[2]), Int(i[3])); return Undef(i); }
+Napi::Value CrossEntropyFwd(const CI& i) {
+  int64_t n = cross_entropy_fwd(F32(i[0]), I32(i[1]), F32(i[2]), F32(i[3]), Int(i[4]), Int(i[5]));
+  return Napi::Number::New(i.Env(), (double)n);
+}
+Napi::Value CrossEntropyBwd(const CI& i) {
+  cross_entropy_bwd(F32(i[0]), I32(i[1]), F32(i[2]), F32(i[3]), F32(i[4]), Int(i[5]), Int(i[6]));
+  return Undef(i);
+}
+Napi::Value EmbeddingFwd(const CI& i) {
+  embedding_fwd(F32(i[0]), I32(i[1]), F32(i[2]), Int(i[3]), Int(i[4]));
+  return Undef(i);
+}
+Napi::Value EmbeddingBwd(const CI& i) {
+  embedding_bwd(F32(i[0]), I32(i[1]), F32(i[2]), Int(i[3]), Int(i[4]));
+  return Undef(i);
+}
+Napi::Value Adamw(const CI& i) {
+  adamw(F32(i[0]), F32(i[1]), F32(i[2]), F32(i[3]), Int(i[4]), Num(i[5]), Num(i[6]), Num(i[7]), Num(i[8]),
+        Num(i[9]), Num(i[10]));
+  return Undef(i);
+}
+Napi::Value SumSquares(const CI& i) { return Napi::Number::New(i.Env(), sum_squares(F32(i[0]), Int(i[1]))); }
+Napi::Value Axpy(const CI& i) { axpy((float)Num(i[0]), F32(i[1]), F32(i[2]), Int(i[3])); return Undef(i); }
+
+}  // namespace
+
+void RegisterOps(Napi::Env env, Napi::Object exports) {
+  const std::pair<const char*, Napi::Value (*)(const CI&)> fns[] = {
+    {"layernormFwd", LayernormFwd}, {"layernormBwd", LayernormBwd},
+    {"rmsnormFwd", RmsnormFwd}, {"rmsnormBwd", RmsnormBwd},
+    {"geluFwd", GeluFwd}, {"geluBwd", GeluBwd}, {"swigluFwd", SwigluFwd}, {"swigluBwd", SwigluBwd},
+    {"rope", Rope}, {"attentionFwd", AttentionFwd}, {"attentionBwd", AttentionBwd},
+    {"softmax", Softmax}, {"logSoftmax", LogSoftmax},
+    {"crossEntropyFwd", CrossEntropyFwd}, {"crossEntropyBwd", CrossEntropyBwd},
+    {"embeddingFwd", EmbeddingFwd}, {"embeddingBwd", EmbeddingBwd},
+    {"adamw", Adamw}, {"sumSquares", SumSquares}, {"axpy", Axpy},
+  };
+  for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
+}
+
+}  // namespace heed
