@@ -5,7 +5,9 @@
 import type { Node, Tensor } from './tensor.js';
 import { K } from './kernels.js';
 import { reduceTo, broadcastKind, broadcastIndex } from './shape.js';
-import { UNARY, type UnaryKind, type RopeCache } from './ops.js';
+import type { RopeCache } from './ops.js';
+import { UNARY, type UnaryKind } from './unary.js';
+import { nf4Dense } from './quant.js';
 
 type Rule = (node: Node, g: Float32Array, out: Tensor) => Array<Float32Array | null>;
 type Saved = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -150,6 +152,17 @@ export const gradRules: Record<string, Rule> = {
       for (let r = 0; r < rows; r++) { const o = r * O; for (let j = 0; j < O; j++) db[j] = db[j]! + g[o + j]!; }
     }
     return bias ? [dx, dw, db] : [dx, dw];
+  },
+
+  linearNF4: (n, g) => {
+    const x = inp(n, 0), bias = n.inputs[1], { w, rows, I, O } = S(n);
+    let dx: Float32Array | null = null, db: Float32Array | null = null;
+    if (x.requiresGrad) { dx = new Float32Array(rows * I); K().gemm(false, false, rows, I, O, g, 0, nf4Dense(w), 0, dx, 0, 0, 1, 0, 0, 0); }
+    if (bias?.requiresGrad) {
+      db = new Float32Array(O);
+      for (let r = 0; r < rows; r++) { const o = r * O; for (let j = 0; j < O; j++) db[j] = db[j]! + g[o + j]!; }
+    }
+    return bias ? [dx, db] : [dx];
   },
 
   embedding: (n, g) => {

@@ -6,6 +6,10 @@ import { record } from './autograd.js';
 import { K } from './kernels.js';
 import { broadcastShapes, broadcastKind, broadcastIndex } from './shape.js';
 import type { Rng } from './rng.js';
+import { nf4Dense, type NF4Weight } from './quant.js';
+import { UNARY, type UnaryKind } from './unary.js';
+
+export { UNARY, type UnaryKind };
 
 function fail(op: string, msg: string): never { throw new Error(`heed: ${op}: ${msg}`); }
 
@@ -75,21 +79,7 @@ export function addScalar(x: Tensor, s: number): Tensor {
 
 export const neg = (x: Tensor) => scale(x, -1);
 
-/** Elementwise functions: forward f(x), and the derivative from x and y = f(x). */
-export const UNARY = {
-  exp: { f: (x: number) => Math.exp(x), df: (_x: number, y: number) => y },
-  log: { f: (x: number) => Math.log(x), df: (x: number) => 1 / x },
-  sigmoid: { f: (x: number) => 1 / (1 + Math.exp(-x)), df: (_x: number, y: number) => y * (1 - y) },
-  // log σ(x) = −softplus(−x), computed stably for large |x|.
-  logsigmoid: { f: (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x))), df: (x: number) => 1 / (1 + Math.exp(x)) },
-  tanh: { f: (x: number) => Math.tanh(x), df: (_x: number, y: number) => 1 - y * y },
-  relu: { f: (x: number) => (x > 0 ? x : 0), df: (x: number) => (x > 0 ? 1 : 0) },
-  silu: { f: (x: number) => x / (1 + Math.exp(-x)), df: (x: number) => { const s = 1 / (1 + Math.exp(-x)); return s * (1 + x * (1 - s)); } },
-  square: { f: (x: number) => x * x, df: (x: number) => 2 * x },
-  sqrt: { f: (x: number) => Math.sqrt(x), df: (_x: number, y: number) => 0.5 / y },
-  abs: { f: (x: number) => Math.abs(x), df: (x: number) => (x > 0 ? 1 : x < 0 ? -1 : 0) },
-} as const;
-export type UnaryKind = keyof typeof UNARY;
+
 
 function unary(op: UnaryKind, x: Tensor): Tensor {
   needF32(op, x);
@@ -434,4 +424,23 @@ export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor
   const d = x.f32, out = new Float32Array(d.length), mask = new Uint8Array(d.length), s = 1 / (1 - p);
   for (let i = 0; i < d.length; i++) if (rng.uniform() >= p) { mask[i] = 1; out[i] = d[i]! * s; }
   return record(new Tensor(out, x.shape), 'dropout', [x], { mask, s });
+}
+
+// ---------------------------------------------------------------- quantized frozen weights (QLoRA)
+
+/**
+ * y = x·Wᵀ + bias with W frozen in NF4 (out, in). Only x (and bias) get gradients; W is
+ * dequantized again in backward instead of being kept, which is what makes QLoRA small.
+ */
+export function linearNF4(x: Tensor, w: NF4Weight, bias: Tensor | null = null): Tensor {
+  needF32('linearNF4', x);
+  const [O, I] = w.shape as [number, number];
+  if (x.shape[x.ndim - 1] !== I) fail('linearNF4', `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)}`);
+  const rows = x.size / I, out = new Float32Array(rows * O);
+  K().gemm(false, true, rows, O, I, x.f32, 0, nf4Dense(w), 0, out, 0, 0, 1, 0, 0, 0);
+  if (bias) {
+    const bd = bias.f32;
+    for (let r = 0; r < rows; r++) { const o = r * O; for (let j = 0; j < O; j++) out[o + j] = out[o + j]! + bd[j]!; }
+  }
+  return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linearNF4', bias ? [x, bias] : [x], { w, rows, I, O });
 }

@@ -1,0 +1,253 @@
+// The one decoder-only transformer. Switches in ModelConfig make it GPT-2 (LayerNorm, learned
+// positions, GELU, biases), Llama/SmolLM (RMSNorm, RoPE, SwiGLU, GQA) or Qwen2 (plus q/k/v biases).
+// Parameters live in a Map under heed's canonical (Llama-style) names, so loading and saving is a
+// rename (hf-names.ts). LoRA adapters and NF4-frozen weights plug in per linear layer.
+import { Tensor } from '../core/tensor.js';
+import { Rng } from '../core/rng.js';
+import * as op from '../core/ops.js';
+import { quantizeNF4, nf4Dense, type NF4Weight } from '../core/quant.js';
+import { expectedShapes } from './hf-names.js';
+import { toF32, type TensorData } from './safetensors.js';
+import { headDim, type ModelConfig } from './config.js';
+
+export interface LoraConfig {
+  r: number;
+  alpha: number;
+  dropout: number;
+  /** module names, e.g. ['q_proj', 'v_proj'] */
+  targetModules: string[];
+  /** rank-stabilised scaling alpha/√r instead of alpha/r */
+  rslora: boolean;
+}
+
+export interface LoraLayer { A: Tensor; B: Tensor; scale: number }
+
+/** Per-layer KV cache: k, v of (B, Tmax, Hkv, D) each; `len` positions filled. */
+export class KVCache {
+  readonly k: Float32Array[]; readonly v: Float32Array[];
+  len = 0;
+  constructor(readonly cfg: ModelConfig, readonly B: number, readonly Tmax: number) {
+    const n = B * Tmax * cfg.nKvHead * headDim(cfg);
+    this.k = Array.from({ length: cfg.nLayer }, () => new Float32Array(n));
+    this.v = Array.from({ length: cfg.nLayer }, () => new Float32Array(n));
+  }
+}
+
+export interface ForwardOptions {
+  /** absolute position of each token (B·T); default 0..T−1 (or cache.len..) per row */
+  positions?: Int32Array;
+  /** (B, Tk) 1 = real token, 0 = padding; with a cache Tk = Tmax */
+  keyMask?: Uint8Array;
+  cache?: KVCache;
+  /** only compute logits for the last position of each row */
+  lastOnly?: boolean;
+  /** training mode (LoRA dropout) */
+  training?: boolean;
+  /** also return the final hidden states (B, T, d) (value and reward heads read them) */
+  wantHidden?: boolean;
+}
+
+export interface ForwardResult { logits: Tensor; hidden?: Tensor }
+
+const LINEARS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+const MLP_LINEARS = new Set<string>(['gate_proj', 'up_proj', 'down_proj']);
+
+export class Transformer {
+  readonly cfg: ModelConfig;
+  readonly params: Map<string, Tensor>;
+  /** LoRA adapters by the linear's canonical weight name (…q_proj.weight) */
+  readonly lora = new Map<string, LoraLayer>();
+  loraConfig: LoraConfig | null = null;
+  /** NF4-frozen weights by canonical name (QLoRA); such names are absent from params */
+  readonly frozenNF4 = new Map<string, NF4Weight>();
+  private readonly rope: op.RopeCache | null;
+  private readonly dropRng = new Rng(17);
+
+  constructor(cfg: ModelConfig, params: Map<string, Tensor>) {
+    this.cfg = cfg;
+    this.params = params;
+    this.rope = cfg.positions === 'rope' ? op.ropeCache(headDim(cfg), cfg.maxPositions, cfg.ropeTheta) : null;
+    const want = expectedShapes(cfg);
+    for (const [name, shape] of want) {
+      const t = params.get(name);
+      if (!t) throw new Error(`heed: model is missing parameter '${name}'`);
+      if (t.shape.join() !== shape.join()) throw new Error(`heed: parameter '${name}' has shape [${t.shape}] but the config needs [${shape}]`);
+    }
+  }
+
+  /** Random initialisation (normal(0, initStd); residual projections scaled by 1/√(2·nLayer), as GPT-2). */
+  static init(cfg: ModelConfig, seed = 0): Transformer {
+    const rng = new Rng(seed), std = cfg.initStd ?? 0.02, params = new Map<string, Tensor>();
+    for (const [name, shape] of expectedShapes(cfg)) {
+      let t: Tensor;
+      if (name.endsWith('norm.weight') || name.endsWith('layernorm.weight')) t = Tensor.ones(shape);
+      else if (name.endsWith('.bias')) t = Tensor.zeros(shape);
+      else {
+        const resid = name.endsWith('o_proj.weight') || name.endsWith('down_proj.weight');
+        t = Tensor.randn(shape, rng, resid ? std / Math.sqrt(2 * cfg.nLayer) : std);
+      }
+      params.set(name, t);
+    }
+    return new Transformer(cfg, params);
+  }
+
+  /** From canonical tensors of any float dtype (e.g. readModelFolder's). */
+  static fromTensors(cfg: ModelConfig, tensors: Map<string, TensorData>): Transformer {
+    const params = new Map<string, Tensor>();
+    for (const [name, td] of tensors) params.set(name, new Tensor(toF32(td), td.shape));
+    return new Transformer(cfg, params);
+  }
+
+  /** Canonical f32 tensors (LoRA not merged; NF4 weights dequantized). */
+  toTensors(): Map<string, TensorData> {
+    const out = new Map<string, TensorData>();
+    for (const [name, t] of this.params) out.set(name, { dtype: 'F32', shape: [...t.shape], data: t.f32 });
+    for (const [name, q] of this.frozenNF4) out.set(name, { dtype: 'F32', shape: [...q.shape], data: nf4Dense(q).slice() });
+    return out;
+  }
+
+  /** Marks every base parameter trainable (full fine-tuning / pretraining). */
+  trainAll(): void { for (const t of this.params.values()) t.requiresGrad = true; }
+
+  /** Names and tensors of what the optimizer should update. */
+  trainable(): Array<[string, Tensor]> {
+    const out: Array<[string, Tensor]> = [];
+    for (const [n, t] of this.params) if (t.requiresGrad) out.push([n, t]);
+    for (const [n, l] of this.lora) { out.push([n.replace(/\.weight$/, '.lora_A.weight'), l.A], [n.replace(/\.weight$/, '.lora_B.weight'), l.B]); }
+    return out;
+  }
+
+  /** Adds LoRA adapters (A ~ Kaiming-uniform, B = 0, as PEFT) and freezes the base. */
+  addLora(lc: LoraConfig, seed = 0): void {
+    const rng = new Rng(seed);
+    this.loraConfig = lc;
+    for (const t of this.params.values()) t.requiresGrad = false;
+    const scale = lc.rslora ? lc.alpha / Math.sqrt(lc.r) : lc.alpha / lc.r;
+    for (let i = 0; i < this.cfg.nLayer; i++) for (const m of LINEARS) {
+      if (!lc.targetModules.includes(m)) continue;
+      const name = `model.layers.${i}.${MLP_LINEARS.has(m) ? 'mlp' : 'self_attn'}.${m}.weight`;
+      const w = this.params.get(name) ?? null, shape = w?.shape ?? this.frozenNF4.get(name)?.shape;
+      if (!shape) continue; // e.g. gate_proj on a GELU model
+      const [O, I] = shape as [number, number], bound = 1 / Math.sqrt(I);
+      this.lora.set(name, { A: Tensor.uniform([lc.r, I], rng, -bound, bound).param(), B: Tensor.zeros([O, lc.r]).param(), scale });
+    }
+    if (this.lora.size === 0) throw new Error(`heed: LoRA target modules ${JSON.stringify(lc.targetModules)} match no linear layer of this ${this.cfg.arch} model`);
+  }
+
+  /** QLoRA: stores every frozen linear weight of the blocks as NF4 (call before or after addLora). */
+  quantizeBase(blockSize = 64): void {
+    for (const [name, t] of [...this.params]) {
+      if (!/\.(q|k|v|o|gate|up|down)_proj\.weight$/.test(name)) continue;
+      this.frozenNF4.set(name, quantizeNF4(t.f32, t.shape, blockSize));
+      this.params.delete(name);
+    }
+  }
+
+  /** Folds LoRA into the base weights (W += scale·B·A) and drops the adapters. */
+  mergeLora(): void {
+    for (const [name, l] of this.lora) {
+      const q = this.frozenNF4.get(name);
+      let w = this.params.get(name);
+      if (q) { w = new Tensor(nf4Dense(q).slice(), q.shape); this.frozenNF4.delete(name); this.params.set(name, w); }
+      const ba = op.matmul(l.B.detach(), l.A.detach()), wd = w!.f32, d = ba.f32;
+      for (let i = 0; i < wd.length; i++) wd[i] = wd[i]! + l.scale * d[i]!;
+    }
+    this.lora.clear();
+    this.loraConfig = null;
+  }
+
+  private p(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new Error(`heed: missing parameter '${name}'`);
+    return t;
+  }
+
+  private bias(name: string): Tensor | null { return this.params.get(name) ?? null; }
+
+  /** A linear layer with whatever is attached to it: NF4 base, LoRA adapter. */
+  private proj(x: Tensor, prefix: string, training: boolean): Tensor {
+    const wn = `${prefix}.weight`, b = this.bias(`${prefix}.bias`), q = this.frozenNF4.get(wn);
+    let y = q ? op.linearNF4(x, q, b) : op.linear(x, this.p(wn), b);
+    const l = this.lora.get(wn);
+    if (l) {
+      const xd = op.dropout(x, this.loraConfig?.dropout ?? 0, this.dropRng, training);
+      y = op.add(y, op.scale(op.linear(op.linear(xd, l.A), l.B), l.scale));
+    }
+    return y;
+  }
+
+  private norm(x: Tensor, prefix: string): Tensor {
+    const w = this.p(`${prefix}.weight`), eps = this.cfg.normEps;
+    return this.cfg.norm === 'rms' ? op.rmsNorm(x, w, eps) : op.layerNorm(x, w, this.bias(`${prefix}.bias`), eps);
+  }
+
+  /** ids: (B·T) token ids, row-major. Returns logits (B, T, V) or (B, 1, V) with lastOnly. */
+  forward(ids: Int32Array, B: number, T: number, o: ForwardOptions = {}): ForwardResult {
+    const c = this.cfg, D = headDim(c), H = c.nHead, Hkv = c.nKvHead, training = o.training ?? false;
+    if (ids.length !== B * T) throw new Error(`heed: forward got ${ids.length} ids for B=${B}, T=${T}`);
+    const cache = o.cache, pos0 = cache ? cache.len : 0;
+    if (pos0 + T > (cache ? cache.Tmax : c.maxPositions)) throw new Error(`heed: sequence of ${pos0 + T} tokens exceeds the model's ${cache ? cache.Tmax : c.maxPositions} positions`);
+    let positions = o.positions;
+    if (!positions) {
+      positions = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = pos0 + t;
+    }
+    let x = op.embedding(this.p('model.embed_tokens.weight'), new Tensor(ids, [B, T], 'i32'));
+    if (c.positions === 'learned') x = op.add(x, op.embedding(this.p('model.embed_positions.weight'), new Tensor(positions, [B, T], 'i32')));
+    for (let i = 0; i < c.nLayer; i++) {
+      const L = `model.layers.${i}`;
+      const h = this.norm(x, `${L}.input_layernorm`);
+      let q = op.reshape(this.proj(h, `${L}.self_attn.q_proj`, training), [B, T, H, D]);
+      let k = op.reshape(this.proj(h, `${L}.self_attn.k_proj`, training), [B, T, Hkv, D]);
+      const v = op.reshape(this.proj(h, `${L}.self_attn.v_proj`, training), [B, T, Hkv, D]);
+      if (this.rope) { q = op.rope(q, positions, this.rope); k = op.rope(k, positions, this.rope); }
+      const att = cache ? this.cachedAttention(q, k, v, cache, i, o.keyMask ?? null) : op.attention(q, k, v, { keyMask: o.keyMask ?? null });
+      x = op.add(x, this.proj(op.reshape(att, [B, T, H * D]), `${L}.self_attn.o_proj`, training));
+      const h2 = this.norm(x, `${L}.post_attention_layernorm`);
+      const m = c.mlp === 'swiglu'
+        ? op.swiglu(this.proj(h2, `${L}.mlp.gate_proj`, training), this.proj(h2, `${L}.mlp.up_proj`, training))
+        : op.gelu(this.proj(h2, `${L}.mlp.up_proj`, training));
+      x = op.add(x, this.proj(m, `${L}.mlp.down_proj`, training));
+    }
+    if (cache) cache.len += T;
+    x = this.norm(x, 'model.norm');
+    if (o.lastOnly && T > 1) {
+      const rows = Int32Array.from({ length: B }, (_, b) => b * T + T - 1);
+      x = op.reshape(op.selectRows(op.reshape(x, [B * T, c.dModel]), rows), [B, 1, c.dModel]);
+    }
+    const head = c.tiedEmbeddings ? this.p('model.embed_tokens.weight') : this.p('lm_head.weight');
+    const logits = op.linear(x, head);
+    return o.wantHidden ? { logits, hidden: x } : { logits };
+  }
+
+  /**
+   * Writes this step's k, v into the cache and attends over everything cached so far. Each row is
+   * its own call on a zero-copy view of the cache (rows hold Tmax slots, the kernel wants Tk).
+   */
+  private cachedAttention(q: Tensor, k: Tensor, v: Tensor, cache: KVCache, layer: number, keyMask: Uint8Array | null): Tensor {
+    const [B, T, H, D] = q.shape as [number, number, number, number], Hkv = this.cfg.nKvHead;
+    const row = cache.Tmax * Hkv * D, step = Hkv * D, pos0 = cache.len, Tk = pos0 + T;
+    const kc = cache.k[layer]!, vc = cache.v[layer]!;
+    for (let b = 0; b < B; b++) {
+      kc.set(k.f32.subarray(b * T * step, (b + 1) * T * step), b * row + pos0 * step);
+      vc.set(v.f32.subarray(b * T * step, (b + 1) * T * step), b * row + pos0 * step);
+    }
+    const out = new Float32Array(q.size);
+    for (let b = 0; b < B; b++) {
+      const qb = new Tensor(q.f32.subarray(b * T * H * D, (b + 1) * T * H * D), [1, T, H, D]);
+      const kb = new Tensor(kc.subarray(b * row, b * row + Tk * step), [1, Tk, Hkv, D]);
+      const vb = new Tensor(vc.subarray(b * row, b * row + Tk * step), [1, Tk, Hkv, D]);
+      const mask = keyMask ? keyMask.subarray(b * cache.Tmax, b * cache.Tmax + Tk) : null;
+      out.set(op.attention(qb, kb, vb, { qOffset: pos0, keyMask: mask }).f32, b * T * H * D);
+    }
+    return new Tensor(out, q.shape);
+  }
+
+  /** Number of parameters (base, counting NF4 weights). */
+  numParams(): number {
+    let n = 0;
+    for (const t of this.params.values()) n += t.size;
+    for (const q of this.frozenNF4.values()) n += q.shape[0]! * q.shape[1]!;
+    return n;
+  }
+}
