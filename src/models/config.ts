@@ -174,7 +174,7 @@ export function configFromHF(json: unknown, file: string = DEFAULT_FILE): ModelC
     r.only('hidden_act', ['silu'], 'heed implements SwiGLU with SiLU');
     const d = r.int('hidden_size');
     const nHead = r.int('num_attention_heads');
-    if (r.has('head_dim') && r.json.head_dim !== d / nHead) {
+    if (r.has('head_dim') && d % nHead === 0 && r.json.head_dim !== d / nHead) {
       r.err('head_dim', `= ${JSON.stringify(r.json.head_dim)} is not supported (heed needs hidden_size / num_attention_heads = ${d / nHead})`);
     }
     const base = {
