@@ -63,6 +63,14 @@ test('GPT-2 (tokenizer.json rebuilt from r50k ranks): same ids as js-tiktoken', 
   assert.deepEqual(gpt2.encode(long), ref.encode(long));
   // No normalizer here, so decoding gives back exactly the input, decomposed accents included.
   for (const s of texts) assert.equal(gpt2.decode(gpt2.encode(s)), s);
+
+  // add_prefix_space: every piece between added tokens gets its own leading space, as in HF.
+  const json = await gpt2TokenizerJson();
+  json.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true };
+  const spaced = Tokenizer.fromJSON(json);
+  assert.deepEqual(spaced.encode('Hello world'), gpt2.encode(' Hello world'));
+  assert.deepEqual(spaced.encode(' Hello'), gpt2.encode(' Hello'));
+  assert.deepEqual(spaced.encode('a<|endoftext|>b'), [...gpt2.encode(' a'), 50256, ...gpt2.encode(' b')]);
 });
 
 test('decode(encode(x)) === x, and skipSpecialTokens drops only special tokens', () => {

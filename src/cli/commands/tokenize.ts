@@ -1,0 +1,38 @@
+// `heed tokenize`: encode a text to token ids (printed as JSON) with a folder's tokenizer, or
+// decode ids back to text.
+import type { Command } from 'commander';
+import { loadTokenizerFolder } from '../../tokenizer/index.js';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function register(program: Command): void {
+  program
+    .command('tokenize')
+    .description('Print the token ids of a text as JSON (or, with --decode, the text of a JSON list of ids)')
+    .requiredOption('--tokenizer <dir>', 'folder holding tokenizer.json (a Hugging Face model or tokenizer folder)')
+    .option('--text <text>', 'the text to encode, or with --decode a JSON array of ids; read from stdin when omitted')
+    .option('--decode', 'decode a JSON array of ids to text instead of encoding')
+    .option('--skip-special-tokens', 'with --decode, leave out special tokens such as <|im_end|>')
+    .action(async (opts: { tokenizer: string; text?: string; decode?: boolean; skipSpecialTokens?: boolean }) => {
+      const { tokenizer } = loadTokenizerFolder(opts.tokenizer);
+      const input = opts.text ?? (await readStdin());
+      if (opts.decode) {
+        let ids: unknown;
+        try {
+          ids = JSON.parse(input);
+        } catch {
+          throw new Error(`--decode expects a JSON array of token ids, got ${JSON.stringify(input.slice(0, 60))}`);
+        }
+        if (!Array.isArray(ids) || !ids.every((x) => Number.isInteger(x))) {
+          throw new Error('--decode expects a JSON array of integer token ids');
+        }
+        process.stdout.write(tokenizer.decode(ids as number[], { skipSpecialTokens: opts.skipSpecialTokens ?? false }) + '\n');
+      } else {
+        process.stdout.write(JSON.stringify(tokenizer.encode(input)) + '\n');
+      }
+    });
+}

