@@ -1,6 +1,13 @@
+#!/usr/bin/env node
 // `heed <command>`: the command-line entry point. Each command lives in ./commands/NAME.ts and
 // exports `register(program)`; this file only wires them together.
 import { Command } from 'commander';
+import '../kernels/native.js';
+import * as init from './commands/init.js';
+import * as generate from './commands/generate.js';
+import * as tokenize from './commands/tokenize.js';
+import * as tokenizer from './commands/tokenizer.js';
+import * as data from './commands/data.js';
 
 const program = new Command();
 program
@@ -9,7 +16,6 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-const commands: Array<{ register(p: Command): void }> = [];
-for (const c of commands) c.register(program);
+for (const c of [init, generate, tokenize, tokenizer, data]) c.register(program);
 
 await program.parseAsync(process.argv);

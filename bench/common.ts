@@ -1,0 +1,49 @@
+// Shared by the model benchmarks: flags, the PyTorch yardstick, and peak-RSS measurement of a child.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export function flag(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+const OPENBLAS = '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3';
+
+/**
+ * ../shared/anchors/run-torch.sh beside the repository, or HEED_TORCH_ANCHOR. Debian's torch uses
+ * whatever libblas.so.3 is installed; with only the netlib reference BLAS it runs ~12x slower than
+ * on OpenBLAS, which would flatter heed, so the yardstick gets Debian's OpenBLAS first.
+ */
+export function torchAnchor(): string | null {
+  const p = process.env.HEED_TORCH_ANCHOR ?? resolve(here, '..', '..', 'shared', 'anchors', 'run-torch.sh');
+  if (!existsSync(p)) return null;
+  if (!existsSync(OPENBLAS)) spawnSync('bash', ['-c', 'apt-get install -y -qq libopenblas0-pthread || (apt-get update -qq && apt-get install -y -qq libopenblas0-pthread)'], { stdio: 'ignore' });
+  return p;
+}
+
+/** Which BLAS the yardstick's torch runs on. */
+export const torchBlas = () => (existsSync(OPENBLAS) ? 'openblas-pthread' : 'reference');
+
+/**
+ * Runs a command and returns its last JSON line plus the peak RSS (MB) of its process tree's
+ * largest member (getrusage of children, read by a tiny python wrapper).
+ */
+export function runMeasured(cmd: string[], env: NodeJS.ProcessEnv = process.env): { json: Record<string, unknown> | null; peakRssMb: number; stderr: string } {
+  const wrapper = 'import resource,subprocess,sys\nr=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nsys.stdout.write(r.stdout)\nsys.stderr.write(r.stderr)\nprint("RSS_KB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)';
+  const r = spawnSync('/usr/bin/python3', ['-c', wrapper, ...cmd], { encoding: 'utf8', env, maxBuffer: 1 << 26 });
+  const lines = (r.stdout ?? '').trim().split('\n');
+  const rss = Number(lines.find((l) => l.startsWith('RSS_KB'))?.split(' ')[1] ?? 0);
+  const jsonLine = [...lines].reverse().find((l) => l.startsWith('{'));
+  return { json: jsonLine ? JSON.parse(jsonLine) : null, peakRssMb: Math.round(rss / 1024), stderr: r.stderr ?? '' };
+}
+
+export const heedChild = (script: string) => [process.execPath, '--import', 'tsx', join(here, script)];
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}

@@ -1,0 +1,115 @@
+// `heed generate`, `heed chat` and `heed logprobs`: run a model folder (plus an optional adapter).
+import type { Command } from 'commander';
+import { createInterface } from 'node:readline/promises';
+import { loadModel, type LoadedModel } from '../../models/load.js';
+import { generate, type GenerateOptions } from '../../models/generate.js';
+import { renderPrompt, type ChatMessage } from '../../tokenizer/index.js';
+import { tokenLogprobs } from '../../core/ops.js';
+import { noGrad } from '../../core/autograd.js';
+import { float, guard, int, stopTokens } from '../util.js';
+
+interface SampleFlags { maxNewTokens: number; temperature: number; topK: number; topP: number; seed: number; adapter?: string; stop?: string[] }
+
+function sampling(c: Command): Command {
+  return c
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply')
+    .option('--max-new-tokens <n>', 'most tokens to generate', int('--max-new-tokens'), 128)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', float('--temperature'), 0.7)
+    .option('--top-k <k>', 'sample from the k most likely tokens (0 = off)', int('--top-k'), 0)
+    .option('--top-p <p>', 'nucleus sampling threshold (1 = off)', float('--top-p'), 0.9)
+    .option('--stop <text...>', 'stop strings')
+    .option('--seed <n>', 'sampling seed', int('--seed'), 0);
+}
+
+/** Generates one reply from prompt ids, streaming text to `write`; returns the text. */
+function stream(m: LoadedModel, ids: number[], f: SampleFlags, write: (s: string) => void): string {
+  const dec = m.tok.tokenizer.streamDecoder({ skipSpecialTokens: true });
+  const opts: GenerateOptions = {
+    maxNewTokens: f.maxNewTokens, temperature: f.temperature, topK: f.topK, topP: f.topP, seed: f.seed,
+    stopTokens: stopTokens(m.tok), decode: (t) => m.tok.tokenizer.decode(t, { skipSpecialTokens: true }),
+    ...(f.stop ? { stopStrings: f.stop } : {}),
+    onStep: (t) => { if (t[0]! >= 0 && !f.stop) write(dec.push(t[0]!)); },
+  };
+  const r = generate(m.model, [ids], opts);
+  if (f.stop) write(r.texts![0]!); else write(dec.flush());
+  return r.texts![0]!;
+}
+
+export function register(program: Command): void {
+  sampling(program.command('generate'))
+    .description('continue a prompt (or answer it with the chat template, --chat)')
+    .requiredOption('--model <dir>', 'Hugging Face model folder')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--chat', 'wrap the prompt as a user message with the model\'s chat template')
+    .option('--system <text>', 'system message (with --chat)')
+    .addHelpText('after', '\nExample:\n  heed generate --model runs/demo/sft --chat --prompt "What is the capital of France?"')
+    .action((o: SampleFlags & { model: string; prompt: string; chat?: boolean; system?: string }) => guard(() => {
+      const m = loadModel(o.model, { adapter: o.adapter });
+      let ids: number[];
+      if (o.chat) {
+        if (!m.tok.chatTemplate) throw new Error(`${o.model} has no chat template (tokenizer_config.json chat_template)`);
+        const msgs: ChatMessage[] = [...(o.system ? [{ role: 'system' as const, content: o.system }] : []), { role: 'user', content: o.prompt }];
+        ids = renderPrompt(m.tok.tokenizer, m.tok.chatTemplate, msgs);
+      } else {
+        ids = m.tok.tokenizer.encode(o.prompt);
+        if (!o.chat) process.stdout.write(o.prompt);
+      }
+      stream(m, ids, o, (s) => process.stdout.write(s));
+      process.stdout.write('\n');
+    }));
+
+  sampling(program.command('chat'))
+    .description('talk to a model in the terminal (uses its chat template; /reset clears, /exit quits)')
+    .requiredOption('--model <dir>', 'Hugging Face model folder')
+    .option('--system <text>', 'system message')
+    .addHelpText('after', '\nExample:\n  heed chat --model runs/demo/sft')
+    .action((o: SampleFlags & { model: string; system?: string }) => guard(async () => {
+      const m = loadModel(o.model, { adapter: o.adapter });
+      if (!m.tok.chatTemplate) throw new Error(`${o.model} has no chat template`);
+      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+      const sys: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
+      let history: ChatMessage[] = [...sys];
+      process.stdout.write('heed chat: /reset to start over, /exit to quit\n');
+      for (;;) {
+        let line: string;
+        try { line = (await rl.question('you> ')).trim(); } catch { break; }
+        if (line === '/exit' || line === '/quit') break;
+        if (line === '/reset') { history = [...sys]; continue; }
+        if (!line) continue;
+        history.push({ role: 'user', content: line });
+        process.stdout.write('heed> ');
+        const ids = renderPrompt(m.tok.tokenizer, m.tok.chatTemplate, history);
+        const reply = stream(m, ids, o, (s) => process.stdout.write(s));
+        process.stdout.write('\n');
+        history.push({ role: 'assistant', content: reply.trim() });
+      }
+      rl.close();
+    }));
+
+  program
+    .command('logprobs')
+    .description('print, as JSON, the log-probability of each token given the ones before it')
+    .requiredOption('--model <dir>', 'Hugging Face model folder')
+    .option('--ids <list>', 'comma-separated token ids')
+    .option('--text <text>', 'text to tokenize instead of --ids')
+    .option('--adapter <dir>', 'a PEFT LoRA adapter folder to apply')
+    .addHelpText('after', '\nExample:\n  heed logprobs --model models/llama-tiny --ids 12,7,99,4')
+    .action((o: { model: string; ids?: string; text?: string; adapter?: string }) => guard(() => {
+      const m = loadModel(o.model, { adapter: o.adapter });
+      let ids: number[];
+      if (o.ids !== undefined) {
+        ids = o.ids.split(',').map((s, i) => {
+          const n = Number(s.trim());
+          if (!Number.isInteger(n) || n < 0 || n >= m.model.cfg.vocabSize) throw new Error(`--ids: item ${i + 1} ('${s}') is not a token id in [0, ${m.model.cfg.vocabSize})`);
+          return n;
+        });
+      } else if (o.text !== undefined) ids = m.tok.tokenizer.encode(o.text);
+      else throw new Error('give --ids or --text');
+      if (ids.length < 2) throw new Error('need at least two tokens');
+      const lp = noGrad(() => {
+        const { logits } = m.model.forward(Int32Array.from(ids.slice(0, -1)), 1, ids.length - 1);
+        return tokenLogprobs(logits, Int32Array.from(ids.slice(1)));
+      });
+      console.log(JSON.stringify({ ids, logprobs: Array.from(lp.f32, (v) => Number(v.toFixed(6))) }));
+    }));
+}

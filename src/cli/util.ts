@@ -1,0 +1,35 @@
+// Small helpers shared by the commands: number parsing with clear errors, and the chat stop tokens.
+import { InvalidArgumentError } from 'commander';
+import type { TokenizerFolder } from '../tokenizer/index.js';
+
+export function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got '${v}'`);
+    return n;
+  };
+}
+
+export function float(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got '${v}'`);
+    return n;
+  };
+}
+
+/** Tokens that end a reply: the folder's eos ids plus the end-of-turn token. */
+export function stopTokens(tok: TokenizerFolder): number[] {
+  const s = new Set(tok.eosTokenIds);
+  if (tok.eotTokenId !== null) s.add(tok.eotTokenId);
+  return [...s];
+}
+
+/** Runs a command body, printing `heed: message` and exiting 1 on error instead of a stack trace. */
+export async function guard(fn: () => unknown | Promise<unknown>): Promise<void> {
+  try { await fn(); } catch (e) {
+    process.stderr.write(`heed: ${(e as Error).message}\n`);
+    if (process.env.HEED_DEBUG) console.error(e);
+    process.exitCode = 1;
+  }
+}
