@@ -1,0 +1,78 @@
+// Tests for `heed data` and `heed data check`, driven through commander in-process.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Command } from 'commander';
+import { register } from '../../src/cli/commands/data.js';
+import { readConversations } from '../../src/data/formats.js';
+
+const FIX = join(import.meta.dirname, '../fixtures/data');
+const tmp = mkdtempSync(join(tmpdir(), 'heed-cli-data-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function run(...args: string[]): Promise<{ out: string; err: string; code: number }> {
+  const program = new Command('heed').exitOverride();
+  register(program);
+  program.commands.forEach((c) => c.exitOverride());
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  program.configureOutput({ writeOut: (s) => void out.push(s), writeErr: (s) => void err.push(s) });
+  const before = process.exitCode;
+  let code = 0;
+  try {
+    await program.parseAsync(['node', 'heed', ...args]);
+    code = process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (e) {
+    code = (e as { exitCode?: number }).exitCode ?? 1;
+  } finally {
+    console.log = log;
+    console.error = error;
+    process.exitCode = before;
+  }
+  return { out: out.join('\n'), err: err.join('\n'), code };
+}
+
+describe('heed data', () => {
+  it('writes the three splits and families.json', async () => {
+    const r = await run('data', '--out', tmp, '--seed', '4', '--train-per-family', '5', '--eval-per-family', '3');
+    assert.equal(r.code, 0, r.err);
+    const train = readConversations(join(tmp, 'train.jsonl'));
+    assert.equal(train.format, 'openai');
+    const fams = JSON.parse(readFileSync(join(tmp, 'families.json'), 'utf8')) as { families: Array<{ name: string; zeroShot: boolean }> };
+    assert.equal(train.items.length, 5 * fams.families.filter((f) => !f.zeroShot).length);
+    const first = JSON.parse(readFileSync(join(tmp, 'zeroshot.jsonl'), 'utf8').split('\n')[0] as string) as Record<string, unknown>;
+    assert.equal(typeof first['answer'], 'string');
+    assert.equal(typeof first['family'], 'string');
+    assert.match(r.out, /zero-shot: lowercase, last_letter, list_first/);
+  });
+
+  it('requires --out and rejects bad numbers and unknown families', async () => {
+    assert.notEqual((await run('data')).code, 0);
+    assert.notEqual((await run('data', '--out', tmp, '--seed', 'x')).code, 0);
+    const r = await run('data', '--out', tmp, '--zero-shot', 'add,nope');
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /unknown task family nope/);
+  });
+});
+
+describe('heed data check', () => {
+  it('prints counts for a good file', async () => {
+    const r = await run('data', 'check', join(FIX, 'good-openai-crlf.jsonl'));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /ok, format openai, 2 conversations, 6 messages, 0 with a system prompt, 1 multi-turn/);
+  });
+
+  it('prints file:line errors and fails for a bad file', async () => {
+    const file = join(FIX, 'bad-alpaca.jsonl');
+    const r = await run('data', 'check', file, '--format', 'alpaca');
+    assert.equal(r.code, 1);
+    assert.ok(r.err.includes(`${file}:2: missing field "output"`), r.err);
+    assert.match(r.err, /4 bad lines/);
+  });
+});

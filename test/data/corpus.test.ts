@@ -1,0 +1,66 @@
+// Tests for the pretraining corpus: cleaning, deterministic disjoint train/val split, stats.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildCorpus, glossSentence, sentenceParagraphs, stripSotuMarkup } from '../../src/data/corpus.js';
+import { loadWordNet } from '../../src/data/sources.js';
+
+const full = buildCorpus({ valFraction: 0.1, seed: 3 });
+
+describe('buildCorpus', () => {
+  it('has every source, with stats that add up', () => {
+    const s = full.stats;
+    assert.deepEqual(Object.keys(s.perSource).sort(), ['moby-dick', 'sotu', 'wordnet']);
+    const per = Object.values(s.perSource);
+    assert.equal(per.reduce((a, x) => a + x.docs, 0), s.docs);
+    assert.equal(per.reduce((a, x) => a + x.chars, 0), s.chars);
+    assert.equal(s.train.docs + s.val.docs, s.docs);
+    assert.equal(s.train.chars + s.val.chars, s.chars);
+    assert.equal(full.train.length, s.train.docs);
+    assert.ok((s.perSource['sotu']?.docs ?? 0) >= 230);
+    assert.ok((s.perSource['moby-dick']?.docs ?? 0) >= 135);
+    assert.ok(s.chars > 20e6, `corpus only ${s.chars} chars`);
+    assert.ok(s.val.docs / s.docs > 0.05 && s.val.docs / s.docs < 0.15);
+  });
+
+  it('splits by document, disjoint, and deterministically', () => {
+    const trainIds = new Set(full.trainDocs.map((d) => d.id));
+    assert.ok(full.valDocs.every((d) => !trainIds.has(d.id)));
+    const a = buildCorpus({ sources: ['moby-dick'], valFraction: 0.2, seed: 5 });
+    const b = buildCorpus({ sources: ['moby-dick'], valFraction: 0.2, seed: 5 });
+    const c = buildCorpus({ sources: ['moby-dick'], valFraction: 0.2, seed: 6 });
+    assert.deepEqual(a.valDocs.map((d) => d.id), b.valDocs.map((d) => d.id));
+    assert.deepEqual(a.train, b.train);
+    assert.notDeepEqual(a.valDocs.map((d) => d.id), c.valDocs.map((d) => d.id));
+    // The same document lands on the same side whatever other sources are included.
+    const fullVal = new Set(buildCorpus({ sources: ['moby-dick', 'sotu'], valFraction: 0.2, seed: 5 }).valDocs.map((d) => d.id));
+    assert.deepEqual(a.valDocs.map((d) => d.id).filter((id) => !fullVal.has(id)), []);
+  });
+
+  it('has no paragraph twice and no leftover transcript markup', () => {
+    const seen = new Set<string>();
+    for (const d of [...full.trainDocs, ...full.valDocs]) {
+      for (const p of d.text.split(d.source === 'wordnet' ? '\n' : '\n\n')) {
+        assert.ok(!seen.has(p), `duplicate paragraph in ${d.id}: ${p.slice(0, 60)}`);
+        seen.add(p);
+      }
+      if (d.source === 'sotu') assert.ok(!/\((Applause|Laughter)\.?\)|\[Laughter\]/i.test(d.text), d.id);
+      assert.ok(!/[\u201c\u201d\u2019]|  /.test(d.text), `${d.id} keeps typographic quotes or double spaces`);
+    }
+    assert.ok(full.stats.duplicateParagraphs > 0);
+  });
+});
+
+describe('cleaning helpers', () => {
+  it('strips stage directions', () => {
+    assert.equal(stripSotuMarkup('We will win. (Applause.) Thank you [Laughter] all.'), 'We will win. Thank you all.');
+  });
+  it('rebuilds paragraphs from whole sentences', () => {
+    const ps = sentenceParagraphs('One two. Three four? Five six! Seven.', 15);
+    assert.deepEqual(ps, ['One two. Three four?', 'Five six! Seven.']);
+  });
+  it('formats glosses as readable sentences', () => {
+    const dog = loadWordNet().synsets.get('n02086723');
+    assert.ok(dog);
+    assert.match(glossSentence(dog), /^dog, domestic dog, Canis familiaris: a member of the genus Canis .*\. For example: "the dog barked all night"\.$/);
+  });
+});
