@@ -11,7 +11,7 @@ import { loadTokenizerFolder } from '../../src/tokenizer/index.js';
 import { corpusLines } from './helpers.js';
 
 async function run(args: string[]): Promise<string> {
-  const program = new Command().name('heed').exitOverride();
+  const program = new Command().name('heed').exitOverride().configureOutput({ writeErr: () => {} });
   registerTokenize(program);
   registerTokenizer(program);
   let out = '';
