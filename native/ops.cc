@@ -24,33 +24,49 @@ inline int64_t roundup(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 constexpr int MR = 6;
 
 #ifdef HEED_AVX512
+// Accumulators are named variables, not an array: GCC keeps a 6×4 array of zmm in memory and
+// stores it back every iteration, which halves the FMA rate.
+#define HEED_ROW(m) __m512 c##m##0 = z, c##m##1 = z, c##m##2 = z, c##m##3 = z;
+#define HEED_FMA(m)                                                   \
+  if constexpr (m < R) {                                              \
+    __m512 a = _mm512_set1_ps(ap[m * sam]);                           \
+    c##m##0 = _mm512_fmadd_ps(a, b0, c##m##0);                        \
+    if constexpr (NV > 1) c##m##1 = _mm512_fmadd_ps(a, b1, c##m##1);  \
+    if constexpr (NV > 2) c##m##2 = _mm512_fmadd_ps(a, b2, c##m##2);  \
+    if constexpr (NV > 3) c##m##3 = _mm512_fmadd_ps(a, b3, c##m##3);  \
+  }
+#define HEED_PUT(m)                                                   \
+  if constexpr (m < R) {                                              \
+    put(C + m * ldc, c##m##0, NV == 1 ? last : full);                 \
+    if constexpr (NV > 1) put(C + m * ldc + 16, c##m##1, NV == 2 ? last : full); \
+    if constexpr (NV > 2) put(C + m * ldc + 32, c##m##2, NV == 3 ? last : full); \
+    if constexpr (NV > 3) put(C + m * ldc + 48, c##m##3, last);       \
+  }
+
 template <int R, int NV>
 void tile(int64_t K, const float* A, int64_t sam, int64_t sak, const float* B, int64_t ldb,
           float* C, int64_t ldc, bool acc, __mmask16 last) {
-  __m512 c[R][NV];
-  for (int m = 0; m < R; m++)
-    for (int v = 0; v < NV; v++) c[m][v] = _mm512_setzero_ps();
+  const __m512 z = _mm512_setzero_ps();
+  const __mmask16 full = 0xFFFF;
+  HEED_ROW(0) HEED_ROW(1) HEED_ROW(2) HEED_ROW(3) HEED_ROW(4) HEED_ROW(5)
   for (int64_t p = 0; p < K; p++) {
     const float* bp = B + p * ldb;
-    __m512 b[NV];
-    for (int v = 0; v < NV - 1; v++) b[v] = _mm512_loadu_ps(bp + 16 * v);
-    b[NV - 1] = _mm512_maskz_loadu_ps(last, bp + 16 * (NV - 1));
+    __m512 b0 = _mm512_maskz_loadu_ps(NV == 1 ? last : full, bp), b1 = z, b2 = z, b3 = z;
+    if constexpr (NV > 1) b1 = _mm512_maskz_loadu_ps(NV == 2 ? last : full, bp + 16);
+    if constexpr (NV > 2) b2 = _mm512_maskz_loadu_ps(NV == 3 ? last : full, bp + 32);
+    if constexpr (NV > 3) b3 = _mm512_maskz_loadu_ps(last, bp + 48);
     const float* ap = A + p * sak;
-    for (int m = 0; m < R; m++) {
-      __m512 a = _mm512_set1_ps(ap[m * sam]);
-      for (int v = 0; v < NV; v++) c[m][v] = _mm512_fmadd_ps(a, b[v], c[m][v]);
-    }
+    HEED_FMA(0) HEED_FMA(1) HEED_FMA(2) HEED_FMA(3) HEED_FMA(4) HEED_FMA(5)
   }
-  for (int m = 0; m < R; m++) {
-    float* cp = C + m * ldc;
-    for (int v = 0; v < NV; v++) {
-      __mmask16 k = v == NV - 1 ? last : (__mmask16)0xFFFF;
-      __m512 r = c[m][v];
-      if (acc) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, cp + 16 * v));
-      _mm512_mask_storeu_ps(cp + 16 * v, k, r);
-    }
-  }
+  auto put = [acc](float* cp, __m512 r, __mmask16 k) {
+    if (acc) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, cp));
+    _mm512_mask_storeu_ps(cp, k, r);
+  };
+  HEED_PUT(0) HEED_PUT(1) HEED_PUT(2) HEED_PUT(3) HEED_PUT(4) HEED_PUT(5)
 }
+#undef HEED_ROW
+#undef HEED_FMA
+#undef HEED_PUT
 
 using TileFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
                         bool, __mmask16);
@@ -103,6 +119,18 @@ inline float dot(const float* a, const float* b, int64_t n) {
 void pack_t(const float* src, int64_t ld_src, int64_t n, int64_t D, float* dst, int64_t ldt) {
   for (int64_t j = 0; j < n; j++)
     for (int64_t d = 0; d < D; d++) dst[d * ldt + j] = src[j * ld_src + d];
+}
+
+// Row block copied contiguous (n × D). Head rows sit H·D floats apart, often a multiple of 1 KiB,
+// which maps a block's rows onto a quarter of L1's sets; packed rows use all of them.
+void pack_rows(const float* src, int64_t ld_src, int64_t n, int64_t D, float* dst) {
+  for (int64_t j = 0; j < n; j++) std::memcpy(dst + j * D, src + j * ld_src, D * sizeof(float));
+}
+
+// Row stride for a packed block of n columns: a multiple of 16, nudged off multiples of 512 B.
+int64_t padded(int64_t n) {
+  int64_t l = roundup(std::max<int64_t>(n, 1), 16);
+  return l % 128 == 0 ? l + 16 : l;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,39 +373,45 @@ float softmax_row(float* row, int64_t n, int64_t upto, float scale, const uint8_
 
 void attention_fwd(const Attn& a) {
   const int64_t grp = a.H / a.Hkv, nqb = (a.T + BQ - 1) / BQ, ldq = a.ldq(), ldk = a.ldk(), D = a.D;
-  const int64_t lds = roundup(std::max<int64_t>(a.Tk, 1), 16);
-  const int64_t ntask = a.B * a.H * nqb;
+  const int64_t lds = padded(a.Tk), ntask = a.B * a.H, nkAll = a.visible(a.T - 1);
+  const bool packed = a.T >= 4;  // decode-sized calls: transposing K would cost as much as the scores
   #pragma omp parallel if (ntask > 1 && a.T * a.Tk * D * a.B * a.H > kParElems)
   {
-    std::vector<float> kt((size_t)D * lds), S((size_t)BQ * lds);
-    // Later query blocks see more keys; handing them out first balances the dynamic schedule.
+    std::vector<float> kt(packed ? (size_t)D * lds : 0), vc(packed ? (size_t)nkAll * D : 0), S((size_t)BQ * lds);
     #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < ntask; task++) {
-      const int64_t qb = nqb - 1 - task % nqb, bh = task / nqb, b = bh / a.H, h = bh % a.H, kh = h / grp;
-      const int64_t t0 = qb * BQ, M = std::min(BQ, a.T - t0), nk = a.visible(t0 + M - 1);
-      const float* qp = a.q + (b * a.T + t0) * ldq + h * D;
+      const int64_t b = task / a.H, h = task % a.H, kh = h / grp;
       const float* kp = a.k + b * a.Tk * ldk + kh * D;
       const float* vp = a.v + b * a.Tk * ldk + kh * D;
-      float* op = a.o + (b * a.T + t0) * ldq + h * D;
-      float* lp = a.lse + (b * a.H + h) * a.T + t0;
       const uint8_t* km = a.mask ? a.mask + b * a.Tk : nullptr;
-      if (M >= 4) {
-        pack_t(kp, ldk, nk, D, kt.data(), lds);
+      if (packed) {
+        pack_t(kp, ldk, nkAll, D, kt.data(), lds);
+        pack_rows(vp, ldk, nkAll, D, vc.data());
+      }
+      const float* vb = packed ? vc.data() : vp;
+      const int64_t ldv = packed ? D : ldk;
+      for (int64_t qb = 0; qb < nqb; qb++) {
+        const int64_t t0 = qb * BQ, M = std::min(BQ, a.T - t0), nk = a.visible(t0 + M - 1);
+        const float* qp = a.q + (b * a.T + t0) * ldq + h * D;
+        float* op = a.o + (b * a.T + t0) * ldq + h * D;
+        float* lp = a.lse + (b * a.H + h) * a.T + t0;
+        if (packed) {
+          for (int64_t i0 = 0; i0 < M; i0 += MR) {
+            int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
+            mm(r, n, D, qp + i0 * ldq, ldq, 1, kt.data(), lds, S.data() + i0 * lds, lds, false);
+          }
+        } else {
+          for (int64_t i = 0; i < M; i++) {
+            int64_t n = a.visible(t0 + i);
+            for (int64_t j = 0; j < n; j++) S[i * lds + j] = dot(qp + i * ldq, kp + j * ldk, D);
+          }
+        }
+        for (int64_t i = 0; i < M; i++)
+          lp[i] = softmax_row(S.data() + i * lds, a.visible(t0 + i), nk, a.scale, km);
         for (int64_t i0 = 0; i0 < M; i0 += MR) {
           int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
-          mm(r, n, D, qp + i0 * ldq, ldq, 1, kt.data(), lds, S.data() + i0 * lds, lds, false);
+          mm(r, D, n, S.data() + i0 * lds, lds, 1, vb, ldv, op + i0 * ldq, ldq, false);
         }
-      } else {  // decode-sized blocks: transposing K would cost as much as the scores themselves
-        for (int64_t i = 0; i < M; i++) {
-          int64_t n = a.visible(t0 + i);
-          for (int64_t j = 0; j < n; j++) S[i * lds + j] = dot(qp + i * ldq, kp + j * ldk, D);
-        }
-      }
-      for (int64_t i = 0; i < M; i++)
-        lp[i] = softmax_row(S.data() + i * lds, a.visible(t0 + i), nk, a.scale, km);
-      for (int64_t i0 = 0; i0 < M; i0 += MR) {
-        int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
-        mm(r, D, n, S.data() + i0 * lds, lds, 1, vp, ldk, op + i0 * ldq, ldq, false);
       }
     }
   }
@@ -387,36 +421,36 @@ void attention_fwd(const Attn& a) {
 // of a group accumulates into dk/dv on one thread — no races, no per-thread copies of dk/dv.
 void attention_bwd(const Attn& a) {
   const int64_t grp = a.H / a.Hkv, nqb = (a.T + BQ - 1) / BQ, ldq = a.ldq(), ldk = a.ldk(), D = a.D;
-  const int64_t lds = roundup(std::max<int64_t>(a.Tk, 1), 16), ntask = a.B * a.Hkv;
-  const int64_t nkAll = a.visible(a.T - 1);
+  const int64_t lds = padded(a.Tk), ntask = a.B * a.Hkv, nkAll = a.visible(a.T - 1);
   #pragma omp parallel if (ntask > 1 && a.T * a.Tk * D * a.B * a.H > kParElems)
   {
-    std::vector<float> kt((size_t)D * lds), vt((size_t)D * lds), P((size_t)BQ * lds), dS((size_t)BQ * lds);
+    std::vector<float> kt((size_t)D * lds), vt((size_t)D * lds), kc((size_t)nkAll * D);
+    std::vector<float> dkc((size_t)nkAll * D), dvc((size_t)nkAll * D), qc((size_t)BQ * D), doc((size_t)BQ * D);
+    std::vector<float> P((size_t)BQ * lds), dS((size_t)BQ * lds);
     #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < ntask; task++) {
       const int64_t b = task / a.Hkv, kh = task % a.Hkv;
       const float* kp = a.k + b * a.Tk * ldk + kh * D;
       const float* vp = a.v + b * a.Tk * ldk + kh * D;
-      float* dkp = a.dk + b * a.Tk * ldk + kh * D;
-      float* dvp = a.dv + b * a.Tk * ldk + kh * D;
       const uint8_t* km = a.mask ? a.mask + b * a.Tk : nullptr;
-      for (int64_t j = 0; j < a.Tk; j++) {
-        std::fill(dkp + j * ldk, dkp + j * ldk + D, 0.f);
-        std::fill(dvp + j * ldk, dvp + j * ldk + D, 0.f);
-      }
       pack_t(kp, ldk, nkAll, D, kt.data(), lds);
       pack_t(vp, ldk, nkAll, D, vt.data(), lds);
+      pack_rows(kp, ldk, nkAll, D, kc.data());
+      std::fill(dkc.begin(), dkc.end(), 0.f);
+      std::fill(dvc.begin(), dvc.end(), 0.f);
       for (int64_t h = kh * grp; h < (kh + 1) * grp; h++) {
         for (int64_t qb = 0; qb < nqb; qb++) {
           const int64_t t0 = qb * BQ, M = std::min(BQ, a.T - t0), nk = a.visible(t0 + M - 1);
           const int64_t off = (b * a.T + t0) * ldq + h * D;
-          const float *qp = a.q + off, *op = a.out + off, *dop = a.dout + off;
+          const float* op = a.out + off;
           float* dqp = a.dq + off;
           const float* lp = a.lse + (b * a.H + h) * a.T + t0;
+          pack_rows(a.q + off, ldq, M, D, qc.data());
+          pack_rows(a.dout + off, ldq, M, D, doc.data());
           for (int64_t i0 = 0; i0 < M; i0 += MR) {
             int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
-            mm(r, n, D, qp + i0 * ldq, ldq, 1, kt.data(), lds, P.data() + i0 * lds, lds, false);
-            mm(r, n, D, dop + i0 * ldq, ldq, 1, vt.data(), lds, dS.data() + i0 * lds, lds, false);
+            mm(r, n, D, qc.data() + i0 * D, D, 1, kt.data(), lds, P.data() + i0 * lds, lds, false);
+            mm(r, n, D, doc.data() + i0 * D, D, 1, vt.data(), lds, dS.data() + i0 * lds, lds, false);
           }
           // P = exp(s·scale − lse); dS = P ∘ (dP − Σ_d dO∘O) · scale (scale folded in once here).
           for (int64_t i = 0; i < M; i++) {
@@ -429,7 +463,7 @@ void attention_bwd(const Attn& a) {
               std::fill(dr, dr + nk, 0.f);
               continue;
             }
-            vf di = bc(dot(dop + i * ldq, op + i * ldq, D)), sc = bc(a.scale), vl = bc(L);
+            vf di = bc(dot(doc.data() + i * D, op + i * ldq, D)), sc = bc(a.scale), vl = bc(L);
             for (int64_t j = 0; j < n; j += W) {
               vf s = fma(ld(pr + j, n - j), sc, bc(0.f) - vl);
               if (km) s = keymask(s, km + j, n - j, kNegInf);
@@ -442,15 +476,26 @@ void attention_bwd(const Attn& a) {
           }
           for (int64_t i0 = 0; i0 < M; i0 += MR) {
             int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
-            mm(r, D, n, dS.data() + i0 * lds, lds, 1, kp, ldk, dqp + i0 * ldq, ldq, false);
+            mm(r, D, n, dS.data() + i0 * lds, lds, 1, kc.data(), D, dqp + i0 * ldq, ldq, false);
           }
           // dV += Pᵀ dO, dK += dSᵀ Q; key group j0.. is first seen by row j0 − qOffset − t0.
           for (int64_t j0 = 0; j0 < nk; j0 += MR) {
             int64_t r = std::min<int64_t>(MR, nk - j0), i0 = std::max<int64_t>(0, j0 - a.qOff - t0);
             if (i0 >= M) continue;
-            mm(r, D, M - i0, P.data() + i0 * lds + j0, 1, lds, dop + i0 * ldq, ldq, dvp + j0 * ldk, ldk, true);
-            mm(r, D, M - i0, dS.data() + i0 * lds + j0, 1, lds, qp + i0 * ldq, ldq, dkp + j0 * ldk, ldk, true);
+            mm(r, D, M - i0, P.data() + i0 * lds + j0, 1, lds, doc.data() + i0 * D, D, dvc.data() + j0 * D, D, true);
+            mm(r, D, M - i0, dS.data() + i0 * lds + j0, 1, lds, qc.data() + i0 * D, D, dkc.data() + j0 * D, D, true);
           }
+        }
+      }
+      float* dkp = a.dk + b * a.Tk * ldk + kh * D;
+      float* dvp = a.dv + b * a.Tk * ldk + kh * D;
+      for (int64_t j = 0; j < a.Tk; j++) {
+        if (j < nkAll) {
+          std::memcpy(dkp + j * ldk, dkc.data() + j * D, D * sizeof(float));
+          std::memcpy(dvp + j * ldk, dvc.data() + j * D, D * sizeof(float));
+        } else {
+          std::fill(dkp + j * ldk, dkp + j * ldk + D, 0.f);
+          std::fill(dvp + j * ldk, dvp + j * ldk + D, 0.f);
         }
       }
     }
