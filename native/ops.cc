@@ -513,19 +513,21 @@ float row_max(const float* x, int64_t n) {
 
 float row_sumexp(const float* x, int64_t n, float m) {
   vf s = zero(), vm = bc(m);
-  for (int64_t i = 0; i < n; i += W) {
-    s = s + vexp(ld(x + i, n - i, kNegInf) - vm);
-  }
+  for (int64_t i = 0; i < n; i += W) s = s + vexp(ld(x + i, n - i, kNegInf) - vm);
   return hsum(s);
 }
 
 // log Σ exp over a row in one sweep of memory: each chunk's max is taken while it sits in L1, the
-// running sum is rescaled once per chunk, so wide vocabularies are read once, not twice.
+// running sum is rescaled once per chunk, so wide vocabularies are read once, not twice. The next
+// chunk is prefetched during the exp pass so DRAM reads overlap the arithmetic.
 float row_lse(const float* x, int64_t n) {
   constexpr int64_t CH = 1024;
   float m = kNegInf, s = 0.f;
   for (int64_t c = 0; c < n; c += CH) {
     int64_t k = std::min(CH, n - c);
+#ifdef HEED_AVX512
+    for (int64_t i = c + CH; i < std::min(n, c + 2 * CH); i += 16) _mm_prefetch((const char*)(x + i), _MM_HINT_T0);
+#endif
     float cm = row_max(x + c, k);
     if (cm > m) { s *= std::exp(m - cm); m = cm; }
     if (m == kNegInf) continue;
@@ -575,18 +577,32 @@ int64_t cross_entropy_fwd(const float* logits, const int32_t* targets, float* lo
   return count;
 }
 
+// Outputs larger than the last-level cache are written with streaming stores: the row would be
+// evicted before anyone reads it, and a plain store first reads every line it writes.
 void cross_entropy_bwd(const float* logits, const int32_t* targets, const float* lse, const float* g,
                        float* dlogits, int64_t rows, int64_t V) {
+  const bool stream = rows * V > (int64_t)16 << 20;
   #pragma omp parallel for schedule(static) if (rows * V > kParElems)
   for (int64_t r = 0; r < rows; r++) {
     const float* x = logits + r * V;
     float* d = dlogits + r * V;
     int32_t t = targets[r];
-    if (t < 0) { std::fill(d, d + V, 0.f); continue; }
-    vf vl = bc(lse[r]), vg = bc(g[r]);
-    for (int64_t i = 0; i < V; i += W) st(d + i, vg * vexp(ld(x + i, V - i) - vl), V - i);
-    d[t] -= g[r];
+    const vf vl = bc(lse[r]), vg = bc(t < 0 ? 0.f : g[r]);
+    auto val = [&](int64_t i, int64_t k) { return t < 0 ? zero() : vg * vexp(ld(x + i, k) - vl); };
+    int64_t i = 0;
+#ifdef HEED_AVX512
+    if (stream) {
+      int64_t head = std::min<int64_t>(V, (64 - ((uintptr_t)d & 63)) / 4 % 16);
+      if (head) st(d, val(0, head), head);
+      for (i = head; i + 16 <= V; i += 16) _mm512_stream_ps(d + i, val(i, 16));
+    }
+#endif
+    for (; i < V; i += W) st(d + i, val(i, V - i), V - i);
+    if (t >= 0) d[t] -= g[r];
   }
+#ifdef HEED_AVX512
+  if (stream) _mm_sfence();
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------
