@@ -115,9 +115,45 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return hsum(s);
 }
 
+#ifdef HEED_AVX512
+// 16×16 in-register transpose (dst[i][j] = src[j][i]): 64 shuffles instead of 256 strided stores.
+inline void transpose16(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 4; j++) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
+      t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xDD);
+    }
+  for (int j = 0; j < 8; j++) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xDD);
+  }
+  for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
+}
+#endif
+
 // Row block (n rows of stride ld) copied transposed into dst (D × n, row stride ldt).
 void pack_t(const float* src, int64_t ld_src, int64_t n, int64_t D, float* dst, int64_t ldt) {
-  for (int64_t j = 0; j < n; j++)
+  int64_t j0 = 0, d0 = 0;
+#ifdef HEED_AVX512
+  j0 = n / 16 * 16, d0 = D / 16 * 16;
+  for (int64_t j = 0; j < j0; j += 16)
+    for (int64_t d = 0; d < d0; d += 16) transpose16(src + j * ld_src + d, ld_src, dst + d * ldt + j, ldt);
+  for (int64_t j = 0; j < j0; j++)
+    for (int64_t d = d0; d < D; d++) dst[d * ldt + j] = src[j * ld_src + d];
+#endif
+  for (int64_t j = j0; j < n; j++)
     for (int64_t d = 0; d < D; d++) dst[d * ldt + j] = src[j * ld_src + d];
 }
 

@@ -135,6 +135,8 @@ const ATTN: AttnCase[] = [
   { B: 1, T: 3, Tk: 10, H: 4, Hkv: 2, D: 8, qOffset: 7 },
   { B: 2, T: 1, Tk: 33, H: 2, Hkv: 1, D: 64, qOffset: 32 },
   { B: 1, T: 6, Tk: 20, H: 2, Hkv: 2, D: 20, qOffset: 3 },
+  { B: 1, T: 40, Tk: 45, H: 2, Hkv: 1, D: 20, qOffset: 5 },
+  { B: 2, T: 33, Tk: 33, H: 1, Hkv: 1, D: 3, qOffset: 0 },
   // Left padding: batch 1's first keys are padding, so its first queries see no key at all.
   { B: 2, T: 9, Tk: 9, H: 2, Hkv: 1, D: 8, qOffset: 0, pad: [0, 3] },
   { B: 2, T: 70, Tk: 70, H: 4, Hkv: 2, D: 32, qOffset: 0, pad: [2, 11] },
