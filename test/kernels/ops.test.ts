@@ -65,7 +65,11 @@ function same(name: keyof Kernels, args: () => unknown[], outs: number[], label:
 }
 
 const CS = [1, 3, 17, 257, 768];
-const maxAbs = (a: ArrayLike<number>) => Array.prototype.reduce.call(a, (m: number, x) => Math.max(m, Math.abs(x as number)), 0) as number;
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
 /** Size of the terms a norm's dx cancels: |dy|·|w|·rstd. */
 const normAtol = (dy: Float32Array, w: Float32Array, rstd: Float32Array) => 1e-4 * maxAbs(dy) * maxAbs(w) * maxAbs(rstd);
 
