@@ -8,6 +8,9 @@ import * as generate from './commands/generate.js';
 import * as tokenize from './commands/tokenize.js';
 import * as tokenizer from './commands/tokenizer.js';
 import * as data from './commands/data.js';
+import * as train from './commands/train.js';
+import * as evalCmd from './commands/eval.js';
+import * as demo from './commands/demo.js';
 
 const program = new Command();
 program
@@ -16,6 +19,6 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const c of [init, generate, tokenize, tokenizer, data]) c.register(program);
+for (const c of [demo, init, data, train, evalCmd, generate, tokenize, tokenizer]) c.register(program);
 
 await program.parseAsync(process.argv);

@@ -417,12 +417,20 @@ export function tokenLogprobs(logits: Tensor, targets: Tensor | Int32Array): Ten
 
 // ---------------------------------------------------------------- dropout
 
-/** Inverted dropout with a seeded mask; identity when p = 0 or not training. */
+/**
+ * Inverted dropout with a seeded mask; identity when p = 0 or not training. One draw from `rng`
+ * seeds an inline xorshift32 for the mask, so the mask is reproducible without a method call per element.
+ */
 export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor {
   if (p <= 0 || !training) return x;
   needF32('dropout', x);
   const d = x.f32, out = new Float32Array(d.length), mask = new Uint8Array(d.length), s = 1 / (1 - p);
-  for (let i = 0; i < d.length; i++) if (rng.uniform() >= p) { mask[i] = 1; out[i] = d[i]! * s; }
+  const cut = Math.floor(p * 4294967296);
+  let st = rng.u32() | 1;
+  for (let i = 0; i < d.length; i++) {
+    st ^= st << 13; st ^= st >>> 17; st ^= st << 5;
+    if ((st >>> 0) >= cut) { mask[i] = 1; out[i] = d[i]! * s; }
+  }
   return record(new Tensor(out, x.shape), 'dropout', [x], { mask, s });
 }
 

@@ -61,7 +61,8 @@ export class Transformer {
   /** NF4-frozen weights by canonical name (QLoRA); such names are absent from params */
   readonly frozenNF4 = new Map<string, NF4Weight>();
   private readonly rope: op.RopeCache | null;
-  private readonly dropRng = new Rng(17);
+  /** seeds LoRA dropout masks; saved in checkpoints so a resume replays them */
+  readonly dropoutRng = new Rng(17);
 
   constructor(cfg: ModelConfig, params: Map<string, Tensor>) {
     this.cfg = cfg;
@@ -170,7 +171,7 @@ export class Transformer {
     let y = q ? op.linearNF4(x, q, b) : op.linear(x, this.p(wn), b);
     const l = this.lora.get(wn);
     if (l) {
-      const xd = op.dropout(x, this.loraConfig?.dropout ?? 0, this.dropRng, training);
+      const xd = op.dropout(x, this.loraConfig?.dropout ?? 0, this.dropoutRng, training);
       y = op.add(y, op.scale(op.linear(op.linear(xd, l.A), l.B), l.scale));
     }
     return y;

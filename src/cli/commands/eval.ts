@@ -1,0 +1,50 @@
+// `heed eval`: scores a model (and optional adapter) on the built-in mixture's held-out examples
+// and held-out families.
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { loadModel } from '../../models/load.js';
+import { buildMixture, type Example, type FamilyInfo } from '../../data/index.js';
+import { evaluateTasks, type TaskReport } from '../../eval/tasks.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
+import { guard, int } from '../util.js';
+
+export interface EvalSets { heldout: Example[]; zeroShot: Example[]; families: FamilyInfo[] }
+
+/** The evaluation sets: the same split SFT used for this seed, so nothing here was trained on. */
+export function evalSets(seed: number, perFamily: number): EvalSets {
+  const mix = buildMixture({ seed, trainPerFamily: 1, evalPerFamily: perFamily });
+  return { heldout: mix.heldout, zeroShot: mix.zeroShot, families: mix.families };
+}
+
+export interface ModelScores { heldout: TaskReport; zeroShot: TaskReport }
+
+export function scoreModel(dir: string, adapter: string | undefined, sets: EvalSets, maxNewTokens = 32): ModelScores {
+  const { model, tok } = loadModel(dir, { adapter });
+  return {
+    heldout: evaluateTasks(model, tok, sets.heldout, sets.families, { maxNewTokens }),
+    zeroShot: evaluateTasks(model, tok, sets.zeroShot, sets.families, { maxNewTokens }),
+  };
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('score a model on held-out examples and held-out task families (exact/normalised match, format compliance)')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--adapter <dir>', 'PEFT adapter folder to apply')
+    .option('--per-family <n>', 'examples per family', int('--per-family'), 10)
+    .option('--seed <n>', 'mixture seed (use the one SFT used)', int('--seed'), 0)
+    .option('--max-new-tokens <n>', 'token limit per answer', int('--max-new-tokens'), 32)
+    .option('--out <dir>', 'write eval.json here')
+    .addHelpText('after', '\nExample:\n  heed eval --model runs/base/model --adapter runs/sft-lora/best')
+    .action((o: { model: string; adapter?: string; perFamily: number; seed: number; maxNewTokens: number; out?: string }) => guard(() => {
+      const s = scoreModel(o.model, o.adapter, evalSets(o.seed, o.perFamily), o.maxNewTokens);
+      const rows = [['held-out examples', s.heldout], ['held-out families', s.zeroShot]] as const;
+      for (const [name, r] of rows) console.log(`${name.padEnd(18)} n=${String(r.n).padStart(4)}  accuracy ${pct(r.accuracy).padStart(6)}  exact ${pct(r.exactMatch).padStart(6)}  normalised ${pct(r.normalizedMatch).padStart(6)}  format ${pct(r.formatCompliance).padStart(6)}`);
+      const fam = Object.entries({ ...s.heldout.perFamily, ...s.zeroShot.perFamily }).map(([k, v]) => `${k} ${pct(v.accuracy)}`).join(', ');
+      console.log(`per family: ${fam}`);
+      if (o.out) writeJsonAtomic(join(o.out, 'eval.json'), s);
+    }));
+}

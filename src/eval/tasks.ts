@@ -1,0 +1,58 @@
+// Held-out task evaluation: greedy answers, batched, to examples the model never trained on (and to
+// whole families it never saw), scored by each family's metric, plus format compliance: a reply
+// must end with the end-of-turn token within the token limit (no runaway generation).
+import type { Transformer } from '../models/transformer.js';
+import type { TokenizerFolder } from '../tokenizer/index.js';
+import { renderPrompt } from '../tokenizer/index.js';
+import { generate } from '../models/generate.js';
+import { exactMatch, normalizedMatch, type Example, type FamilyInfo } from '../data/index.js';
+import { stopTokens } from '../cli/util.js';
+
+export interface EvalOptions { batchSize?: number; maxNewTokens?: number; onProgress?: (done: number, total: number) => void }
+
+export interface FamilyScore { n: number; correct: number; accuracy: number }
+
+export interface TaskReport {
+  n: number;
+  /** by each family's own metric (exact where case/format is the point, normalised otherwise) */
+  accuracy: number;
+  exactMatch: number;
+  normalizedMatch: number;
+  /** replies that ended with the end-of-turn token */
+  formatCompliance: number;
+  /** replies cut off by the token limit */
+  runaway: number;
+  perFamily: Record<string, FamilyScore>;
+  samples: Array<{ family: string; prompt: string; answer: string; output: string; correct: boolean }>;
+}
+
+export function evaluateTasks(model: Transformer, tok: TokenizerFolder, examples: readonly Example[], families: readonly FamilyInfo[], o: EvalOptions = {}): TaskReport {
+  if (!tok.chatTemplate) throw new Error('the model has no chat template');
+  const metric = new Map(families.map((f) => [f.name, f.metric]));
+  const bs = o.batchSize ?? 16, maxNew = o.maxNewTokens ?? 32;
+  const prompts = examples.map((e) => renderPrompt(tok.tokenizer, tok.chatTemplate!, e.messages.map((m) => ({ role: m.role, content: m.content }))));
+  // batches of similar prompt length waste less on padding
+  const order = [...examples.keys()].sort((a, b) => prompts[a]!.length - prompts[b]!.length);
+  const outputs = new Array<string>(examples.length), stopped = new Array<boolean>(examples.length);
+  const stops = stopTokens(tok);
+  for (let i = 0; i < order.length; i += bs) {
+    const idx = order.slice(i, i + bs);
+    const r = generate(model, idx.map((j) => prompts[j]!), { maxNewTokens: maxNew, stopTokens: stops, decode: (t) => tok.tokenizer.decode(t, { skipSpecialTokens: true }) });
+    idx.forEach((j, k) => { outputs[j] = r.texts![k]!; stopped[j] = r.finish[k] === 'stop'; });
+    o.onProgress?.(Math.min(i + bs, order.length), order.length);
+  }
+  let correct = 0, exact = 0, norm = 0, fmt = 0;
+  const perFamily: Record<string, FamilyScore> = {}, samples: TaskReport['samples'] = [];
+  examples.forEach((e, i) => {
+    const out = outputs[i]!.trim(), refs = [e.answer, ...(e.accept ?? [])];
+    const ex = refs.some((r) => exactMatch(out, r)), nm = normalizedMatch(out, refs);
+    const ok = metric.get(e.family) === 'exact' ? ex : nm;
+    correct += +ok; exact += +ex; norm += +nm; fmt += +stopped[i]!;
+    const f = (perFamily[e.family] ??= { n: 0, correct: 0, accuracy: 0 });
+    f.n++; f.correct += +ok;
+    if (samples.length < 400) samples.push({ family: e.family, prompt: e.messages.map((m) => m.content).join('\n'), answer: e.answer, output: outputs[i]!, correct: ok });
+  });
+  for (const f of Object.values(perFamily)) f.accuracy = f.correct / f.n;
+  const n = Math.max(1, examples.length);
+  return { n: examples.length, accuracy: correct / n, exactMatch: exact / n, normalizedMatch: norm / n, formatCompliance: fmt / n, runaway: 1 - fmt / n, perFamily, samples };
+}

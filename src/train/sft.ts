@@ -1,0 +1,137 @@
+// `heed sft`: supervised fine-tuning of a model folder on conversations, loss on assistant tokens
+// only (renderConversation's mask), packed rows, full fine-tuning or LoRA / QLoRA (NF4 base). The
+// run folder keeps checkpoints and metrics; the best validation step is exported as a PEFT adapter
+// (LoRA, QLoRA) or a model folder (full).
+import { join } from 'node:path';
+import { Rng } from '../core/rng.js';
+import { loadModel } from '../models/load.js';
+import { saveModel } from '../models/load.js';
+import { saveAdapter } from '../nn/peft.js';
+import { buildMixture, readConversations, toConversation, type Conversation } from '../data/index.js';
+import { packSequences, type PackedRow } from '../data/pack.js';
+import { renderConversation } from '../tokenizer/index.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import type { LoraConfig, Transformer } from '../models/transformer.js';
+import { RunDir } from './checkpoint.js';
+import { evalLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
+
+export interface SftRecipe {
+  model: string;
+  out: string;
+  /** 'full' | 'lora' | 'qlora' */
+  method: 'full' | 'lora' | 'qlora';
+  lora: LoraConfig;
+  /** user JSONL (Alpaca, ShareGPT or OpenAI messages); empty = the built-in mixture */
+  data: string;
+  valData: string;
+  skipBadLines: boolean;
+  trainPerFamily: number;
+  evalPerFamily: number;
+  seqLen: number;
+  batchSize: number;
+  gradAccum: number;
+  lr: number;
+  weightDecay: number;
+  steps: number;
+  /** with steps 0: epochs over the packed rows */
+  epochs: number;
+  warmupRatio: number;
+  evalEvery: number;
+  seed: number;
+  resume: boolean;
+  killAfterStep?: number;
+  quiet?: boolean;
+}
+
+export interface SftResult { outDir: string; steps: number; bestVal: number | null; bestStep: number | null; seconds: number; tokensPerSec: number; trainRows: number; trainExamples: number; peakRssMb: number }
+
+/** Packed rows as batches, in a seeded order per epoch; targets are the next token where it is trained. */
+export class PackedSource implements BatchSource {
+  private epoch = 0; private pos = 0; private order: number[] = [];
+  constructor(private readonly rows: PackedRow[], private readonly B: number, private readonly T: number, private readonly seed: number, private readonly shuffle = true) { this.reorder(); }
+  private reorder(): void { const idx = [...this.rows.keys()]; this.order = this.shuffle ? new Rng(this.seed + this.epoch).shuffle(idx) : idx; }
+  next(): Batch {
+    const { B, T } = this, ids = new Int32Array(B * T), targets = new Int32Array(B * T).fill(-100);
+    for (let b = 0; b < B; b++) {
+      if (this.pos >= this.order.length) { this.epoch++; this.pos = 0; this.reorder(); }
+      const r = this.rows[this.order[this.pos++]!]!;
+      for (let t = 0; t < T; t++) {
+        ids[b * T + t] = r.ids[t]!;
+        // predict token t+1 when it is a trained token of the same packed sequence
+        if (t + 1 < T && r.lossMask[t + 1] && r.segmentIds[t + 1] === r.segmentIds[t]) targets[b * T + t] = r.ids[t + 1]!;
+      }
+    }
+    return { ids, targets, B, T };
+  }
+  state(): unknown { return { epoch: this.epoch, pos: this.pos }; }
+  load(s: unknown): void { const st = s as { epoch: number; pos: number }; this.epoch = st.epoch; this.pos = st.pos; this.reorder(); }
+  get batchSize(): number { return this.B; }
+}
+
+/** Reads training and validation conversations from the recipe. */
+export function sftData(r: SftRecipe): { train: Conversation[]; val: Conversation[]; note: string } {
+  if (r.data) {
+    const tr = readConversations(r.data, { skipBadLines: r.skipBadLines });
+    let note = `${tr.items.length} conversations from ${r.data} (${tr.format})`;
+    if (tr.skipped) note += `, ${tr.skipped} bad lines skipped`;
+    let val: Conversation[];
+    if (r.valData) val = readConversations(r.valData, { skipBadLines: r.skipBadLines }).items;
+    else {
+      // hold out 5% (at least 1) for validation
+      const idx = new Rng(r.seed).shuffle([...tr.items.keys()]), nv = Math.max(1, Math.floor(tr.items.length * 0.05));
+      val = idx.slice(0, nv).map((i) => tr.items[i]!);
+      return { train: idx.slice(nv).map((i) => tr.items[i]!), val, note };
+    }
+    return { train: tr.items, val, note };
+  }
+  const mix = buildMixture({ seed: r.seed, trainPerFamily: r.trainPerFamily, evalPerFamily: r.evalPerFamily });
+  return {
+    train: mix.train.map(toConversation), val: mix.heldout.map(toConversation),
+    note: `built-in mixture: ${mix.train.length} examples from ${mix.families.filter((f) => !f.zeroShot).length} families`,
+  };
+}
+
+function render(model: Transformer, tok: ReturnType<typeof loadModel>['tok'], convs: Conversation[], seqLen: number) {
+  if (!tok.chatTemplate) throw new Error('the model folder has no chat template (tokenizer_config.json chat_template)');
+  const pad = tok.padTokenId ?? tok.eosTokenId ?? 0;
+  const seqs = convs.map((c) => renderConversation(tok.tokenizer, tok.chatTemplate!, c.messages.map((m) => ({ role: m.role, content: m.content }))));
+  for (const s of seqs) for (const id of s.ids) if (id >= model.cfg.vocabSize) throw new Error(`token id ${id} is outside the model's vocabulary of ${model.cfg.vocabSize}`);
+  return packSequences(seqs, { seqLen, padId: pad });
+}
+
+export function sft(r: SftRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): SftResult {
+  const run = new RunDir(r.out);
+  run.writeRecipe({ stage: 'sft', ...r });
+  const loaded = loadModel(r.model), { model, tok } = loaded;
+  const data = sftData(r);
+  const train = render(model, tok, data.train, r.seqLen), val = render(model, tok, data.val, r.seqLen);
+  log(`sft: ${data.note}; ${train.rows.length} packed rows of ${r.seqLen} (${(train.fill * 100).toFixed(0)}% full${train.truncated ? `, ${train.truncated} truncated` : ''}); ${data.val.length} validation conversations`);
+  if (r.method === 'full') model.trainAll();
+  else {
+    if (r.method === 'qlora') model.quantizeBase();
+    model.addLora(r.lora, r.seed);
+  }
+  const nTrain = model.trainable().reduce((s, [, t]) => s + t.size, 0);
+  log(`sft: ${r.method}, ${(nTrain / 1e6).toFixed(3)}M trainable of ${(model.numParams() / 1e6).toFixed(2)}M parameters`);
+  const vs = new PackedSource(val.rows.slice(0, 64), Math.min(r.batchSize, Math.max(1, Math.min(64, val.rows.length))), r.seqLen, 0, false);
+  const valBatches: Batch[] = Array.from({ length: Math.ceil(Math.min(64, val.rows.length) / vs.batchSize) }, () => vs.next());
+  const rowsPerStep = r.batchSize * r.gradAccum;
+  const steps = r.steps || Math.max(1, Math.ceil((r.epochs * train.rows.length) / rowsPerStep));
+  const bestDir = join(r.out, 'best');
+  const exportTo = (dir: string) => {
+    if (r.method === 'full') saveModel(dir, model, tok.tokenizer);
+    else saveAdapter(dir, model, r.model);
+  };
+  const res = trainLoop({
+    run, model, data: new PackedSource(train.rows, r.batchSize, r.seqLen, r.seed), steps, lr: r.lr,
+    warmup: Math.max(1, Math.floor(steps * r.warmupRatio)), weightDecay: r.weightDecay, betas: [0.9, 0.999], gradAccum: r.gradAccum,
+    evalEvery: r.evalEvery, evaluate: () => evalLoss(model, valBatches), onBest: () => exportTo(bestDir),
+    saveEvery: r.evalEvery, resume: r.resume, label: `sft ${r.method}`, ...(r.killAfterStep ? { killAfterStep: r.killAfterStep } : {}), ...(r.quiet ? { quiet: true } : {}),
+  });
+  exportTo(join(r.out, 'final'));
+  const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  const out: SftResult = { outDir: r.out, steps: res.steps, bestVal: res.bestVal, bestStep: res.bestStep, seconds: res.seconds, tokensPerSec: res.tokensPerSec, trainRows: train.rows.length, trainExamples: data.train.length, peakRssMb };
+  writeJsonAtomic(join(r.out, 'result.json'), out);
+  log(`sft: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); best validation loss ${res.bestVal?.toFixed(3)} at step ${res.bestStep}; ${r.method === 'full' ? 'model' : 'adapter'} in ${bestDir}; peak RSS ${peakRssMb} MB`);
+  return out;
+}
