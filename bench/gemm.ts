@@ -11,7 +11,9 @@ if (!addon || typeof addon.gemm !== 'function') {
 const gemm = addon.gemm as Kernels['gemm'];
 const threads = addon.threads();
 
-const shapes: [number, number, number][] = [
+// Optional arguments MxKxN pick shapes (e.g. `npm run bench -- gemm 8x768x768`).
+const picked = process.argv.slice(2).map((s) => s.split('x').map(Number) as [number, number, number]);
+const shapes: [number, number, number][] = picked.length ? picked : [
   [2048, 768, 768], [2048, 768, 3072], [2048, 3072, 768],
   [1, 768, 768], [8, 768, 768], [64, 768, 768],
 ];
@@ -22,6 +24,14 @@ function rand(n: number): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
   return a;
+}
+
+// Half a second of large products first, so the cores have reached their sustained clock and the
+// thread pool is spun up before anything is timed.
+{
+  const A = rand(1024 * 768), B = rand(768 * 768), C = new Float32Array(1024 * 768);
+  const t0 = performance.now();
+  while (performance.now() - t0 < 500) gemm(false, false, 1024, 768, 768, A, 0, B, 0, C, 0, 0, 1, 0, 0, 0);
 }
 
 for (const [m, k, n] of shapes) {

@@ -16,10 +16,13 @@ namespace {
 
 // 8×32 = 16 zmm accumulators + 2 for B + 1 broadcast: fits the 32 zmm registers with no spills.
 constexpr int MR = 8, NR = 32;
-// KC·NR·4 = 48 KiB: one B micro-panel fills L1; MC·KC·4 ≈ 288 KiB of A sits in the 1 MiB L2.
-constexpr int64_t KC = 384, MC = 192, NC = 3072;
-// Below this M, packing B costs more than the multiply saves (decode, small batches).
-constexpr int64_t SMALL_M = 16;
+// KC·NR·4 = 48 KiB: one B micro-panel fills L1; MC·KC·4 = 144 KiB of A sits in the 1 MiB L2 with
+// room for the B panel (KC·N·4 for N ≤ 768). Measured on Zen 5: MC from 72 to 144 is flat, KC 256
+// and 512 lose 5–10%.
+constexpr int64_t KC = 384, MC = 96, NC = 3072;
+// Up to this M (exclusive), packing B costs more than the multiply saves (decode, small batches);
+// at M = 16 the streaming kernels are still ahead, at 32 the packed path is.
+constexpr int64_t SMALL_M = 17;
 
 // Per-thread scratch that grows once and is reused: no allocation in the hot loops, and safe when
 // sgemm runs inside another kernel's OpenMP loop.
@@ -96,25 +99,10 @@ void packA(bool tA, const float* A, int64_t lda, int64_t i0, int m, int64_t p0, 
   }
 }
 
-// Packs columns [j0, j0+n) (n ≤ NR) of op(B), k in [p0, p0+kc), as out[p·NR + c], zero-padded.
-void packB(bool tB, const float* B, int64_t ldb, int64_t j0, int n, int64_t p0, int64_t kc, float* out) {
-  if (!tB) {  // B stored K×N: a straight copy of NR floats per k.
-    const float* src = B + p0 * ldb + j0;
-#if HEED_AVX512
-    __mmask16 m0 = tailMask(n), m1 = tailMask(n - 16);
-    for (int64_t p = 0; p < kc; p++, src += ldb, out += NR) {
-      _mm512_store_ps(out, _mm512_maskz_loadu_ps(m0, src));
-      _mm512_store_ps(out + 16, _mm512_maskz_loadu_ps(m1, src + 16));
-    }
-#else
-    for (int64_t p = 0; p < kc; p++, src += ldb, out += NR) {
-      for (int c = 0; c < n; c++) out[c] = src[c];
-      for (int c = n; c < NR; c++) out[c] = 0.f;
-    }
-#endif
-    return;
-  }
-  const float* src = B + j0 * ldb + p0;  // B stored N×K: a transpose.
+// Packs columns [j0, j0+n) (n ≤ NR) of op(B) with B stored N×K, k in [p0, p0+kc), as
+// out[p·NR + c], zero-padded.
+void packBT(const float* B, int64_t ldb, int64_t j0, int n, int64_t p0, int64_t kc, float* out) {
+  const float* src = B + j0 * ldb + p0;
   int64_t p = 0;
 #if HEED_AVX512
   if (n == NR)
@@ -124,6 +112,37 @@ void packB(bool tB, const float* B, int64_t ldb, int64_t j0, int n, int64_t p0, 
   for (; p < kc; p++) {
     for (int c = 0; c < n; c++) out[p * NR + c] = src[c * ldb + p];
     for (int c = n; c < NR; c++) out[p * NR + c] = 0.f;
+  }
+}
+
+// Packs the mc×kc block of op(A) at (i0, p0) as MR-row slivers (sliver s at out + s·MR·kc).
+void packAPanel(bool tA, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* out) {
+  for (int64_t i = 0; i < mc; i += MR) packA<MR>(tA, A, lda, i0 + i, (int)std::min<int64_t>(MR, mc - i), p0, kc, out + i * kc);
+}
+
+// Packs the kc×nc block of op(B) at (p0, j0) as NR-column slivers (sliver s at out + s·NR·kc).
+void packBPanel(bool tB, const float* B, int64_t ldb, int64_t j0, int64_t nc, int64_t p0, int64_t kc, float* out) {
+  if (tB) {
+    for (int64_t j = 0; j < nc; j += NR) packBT(B, ldb, j0 + j, (int)std::min<int64_t>(NR, nc - j), p0, kc, out + j * kc);
+    return;
+  }
+  // B stored K×N: eight k rows at a time across all slivers, so reads stay sequential along N.
+  for (int64_t pb = 0; pb < kc; pb += 8) {
+    int64_t pe = std::min(pb + 8, kc);
+    for (int64_t j = 0; j < nc; j += NR) {
+      int n = (int)std::min<int64_t>(NR, nc - j);
+      for (int64_t p = pb; p < pe; p++) {
+        const float* src = B + (p0 + p) * ldb + j0 + j;
+        float* o = out + j * kc + p * NR;
+#if HEED_AVX512
+        _mm512_store_ps(o, _mm512_maskz_loadu_ps(tailMask(n), src));
+        _mm512_store_ps(o + 16, _mm512_maskz_loadu_ps(tailMask(n - 16), src + 16));
+#else
+        for (int c = 0; c < n; c++) o[c] = src[c];
+        for (int c = n; c < NR; c++) o[c] = 0.f;
+#endif
+      }
+    }
   }
 }
 
@@ -138,6 +157,14 @@ inline void tile(int64_t kc, const float* __restrict a, const float* __restrict 
   __mmask16 mk[NV];
 #pragma GCC unroll 16
   for (int v = 0; v < NV; v++) mk[v] = tailMask(nv - 16 * v);
+  // C is touched once per tile, long after it left cache; fetch it while the FMAs run.
+#pragma GCC unroll 16
+  for (int r = 0; r < MT; r++) {
+    if (r >= mv) break;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; v++) _mm_prefetch((const char*)(c + r * ldc + 16 * v), _MM_HINT_T0);
+    _mm_prefetch((const char*)(c + r * ldc + 16 * NV - 1), _MM_HINT_T0);
+  }
 #pragma GCC unroll 16
   for (int r = 0; r < MT; r++)
 #pragma GCC unroll 16
@@ -190,11 +217,11 @@ void gemmPacked(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* 
     int64_t nc = std::min(NC, N - jc);
     for (int64_t pc = 0; pc < K; pc += KC) {
       int64_t kc = std::min(KC, K - pc);
-      for (int64_t j = 0; j < nc; j += NR) packB(tB, B, ldb, jc + j, (int)std::min<int64_t>(NR, nc - j), pc, kc, Bp + j * kc);
+      packBPanel(tB, B, ldb, jc, nc, pc, kc, Bp);
       bool acc = accum || pc > 0;
       for (int64_t ic = 0; ic < M; ic += MC) {
         int64_t mc = std::min(MC, M - ic);
-        for (int64_t i = 0; i < mc; i += MR) packA<MR>(tA, A, lda, ic + i, (int)std::min<int64_t>(MR, mc - i), pc, kc, Ap + i * kc);
+        packAPanel(tA, A, lda, ic, mc, pc, kc, Ap);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int nv = (int)std::min<int64_t>(NR, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += MR)
@@ -249,21 +276,33 @@ inline void dotBlock(int64_t K, const float* A, int64_t lda, int ra, const float
   for (int r = 0; r < RA; r++)
 #pragma GCC unroll 16
     for (int q = 0; q < RB; q++) acc[r][q] = _mm512_setzero_ps();
+  // Written out twice (body, masked tail) rather than as a lambda: capturing acc by reference
+  // made GCC store all accumulators to the stack every iteration.
   int64_t k = 0;
-  auto step = [&](int64_t k, __mmask16 m) {
-    __m512 av[RA], bv[RB];
+#pragma GCC unroll 2
+  for (; k + 16 <= K; k += 16) {
+    __m512 bv[RB];
 #pragma GCC unroll 16
-    for (int r = 0; r < RA; r++) av[r] = _mm512_maskz_loadu_ps(m, ap[r] + k);
+    for (int q = 0; q < RB; q++) bv[q] = _mm512_loadu_ps(bp[q] + k);
+#pragma GCC unroll 16
+    for (int r = 0; r < RA; r++) {
+      __m512 av = _mm512_loadu_ps(ap[r] + k);
+#pragma GCC unroll 16
+      for (int q = 0; q < RB; q++) acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+    }
+  }
+  if (k < K) {
+    __mmask16 m = tailMask(K - k);
+    __m512 bv[RB];
 #pragma GCC unroll 16
     for (int q = 0; q < RB; q++) bv[q] = _mm512_maskz_loadu_ps(m, bp[q] + k);
 #pragma GCC unroll 16
-    for (int r = 0; r < RA; r++)
+    for (int r = 0; r < RA; r++) {
+      __m512 av = _mm512_maskz_loadu_ps(m, ap[r] + k);
 #pragma GCC unroll 16
-      for (int q = 0; q < RB; q++) acc[r][q] = _mm512_fmadd_ps(av[r], bv[q], acc[r][q]);
-  };
-#pragma GCC unroll 2
-  for (; k + 16 <= K; k += 16) step(k, 0xFFFF);
-  if (k < K) step(k, tailMask(K - k));
+      for (int q = 0; q < RB; q++) acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+    }
+  }
   for (int r = 0; r < ra; r++)
     for (int q = 0; q < rb; q++) {
       float s = _mm512_reduce_add_ps(acc[r][q]);
