@@ -89,7 +89,7 @@ export function trainLoop(o: LoopOptions): LoopResult {
   const warmup = o.warmup ?? Math.min(100, Math.max(1, Math.floor((total || 100) * 0.05)));
   const t0 = Date.now(), startStep = step;
   const progress = o.quiet ? null : new Progress(label, total || 0);
-  let lastLoss = NaN;
+  let lastLoss = NaN, warmT = 0;
   const checkpoint = () => run.saveCheckpoint(step, params, opt, { total, tokens, bestVal, bestStep, data: data.state(), dropRng: model.dropoutRng.getState() });
   while (!total || step < total) {
     opt.lr = cosineLR(step, total || 1e9, o.lr, warmup, o.minLrRatio ?? 0.1);
@@ -110,10 +110,15 @@ export function trainLoop(o: LoopOptions): LoopResult {
     step++;
     lastLoss = loss;
     const secs = (Date.now() - t0) / 1000, tokS = ((tokens - (startStep ? 0 : 0)) / Math.max(secs, 1e-3));
-    if (!total && o.timeBudgetSec && step - startStep === 3) {
-      // fix the schedule's length from the measured speed; saved, so a resume keeps it
-      total = Math.max(step + 1, Math.floor((o.timeBudgetSec / secs) * (step - startStep)) + startStep);
-      progress?.setTotal(total);
+    if (!total && o.timeBudgetSec) {
+      // fix the schedule's length from the speed of steps 3..10 (the first ones pay for warm-up);
+      // it is saved with the checkpoint, so a resume keeps the same schedule
+      if (step - startStep === 3) warmT = secs;
+      if (step - startStep === 10) {
+        const rate = 7 / Math.max(secs - warmT, 1e-3);
+        total = Math.max(step + 1, step + Math.floor((o.timeBudgetSec - secs) * rate));
+        progress?.setTotal(total);
+      }
     }
     const row: Record<string, number | null> = { loss: Number(loss.toFixed(5)), lr: Number(opt.lr.toExponential(4)), grad_norm: Number(gradNorm.toFixed(4)), tokens };
     let val: number | null = null;

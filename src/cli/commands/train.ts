@@ -10,7 +10,7 @@ export function pretrainRecipe(name: string, o: { out: string; steps?: number; t
   const r = loadRecipe(PretrainSchema, name);
   const { stage: _stage, ...rest } = r;
   return {
-    ...rest, out: o.out, resume: o.resume ?? false,
+    ...rest, model: (rest.model ?? {}) as NonNullable<PretrainRecipe['model']>, out: o.out, resume: o.resume ?? false,
     ...(o.steps !== undefined ? { steps: o.steps } : {}), ...(o.timeBudget !== undefined ? { timeBudgetSec: o.timeBudget, steps: o.steps ?? 0 } : {}),
     ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.maxChars !== undefined ? { maxChars: o.maxChars } : {}),
     ...(process.env.HEED_KILL_AFTER_STEP ? { killAfterStep: Number(process.env.HEED_KILL_AFTER_STEP) } : {}),
