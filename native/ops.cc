@@ -145,9 +145,10 @@ inline void transpose16(const float* src, int64_t lds, float* dst, int64_t ldd) 
 
 // Row block (n rows of stride ld) copied transposed into dst (D × n, row stride ldt).
 void pack_t(const float* src, int64_t ld_src, int64_t n, int64_t D, float* dst, int64_t ldt) {
-  int64_t j0 = 0, d0 = 0;
+  int64_t j0 = 0;
 #ifdef HEED_AVX512
-  j0 = n / 16 * 16, d0 = D / 16 * 16;
+  j0 = n / 16 * 16;
+  const int64_t d0 = D / 16 * 16;
   for (int64_t j = 0; j < j0; j += 16)
     for (int64_t d = 0; d < d0; d += 16) transpose16(src + j * ld_src + d, ld_src, dst + d * ldt + j, ldt);
   for (int64_t j = 0; j < j0; j++)
@@ -617,7 +618,7 @@ int64_t cross_entropy_fwd(const float* logits, const int32_t* targets, float* lo
 // evicted before anyone reads it, and a plain store first reads every line it writes.
 void cross_entropy_bwd(const float* logits, const int32_t* targets, const float* lse, const float* g,
                        float* dlogits, int64_t rows, int64_t V) {
-  const bool stream = rows * V > (int64_t)16 << 20;
+  [[maybe_unused]] const bool stream = rows * V > (int64_t)16 << 20;
   #pragma omp parallel for schedule(static) if (rows * V > kParElems)
   for (int64_t r = 0; r < rows; r++) {
     const float* x = logits + r * V;
