@@ -27,6 +27,7 @@ export function register(program: Command): void {
   const data = program
     .command('data')
     .description('Build the built-in instruction mixture (train, held-out and zero-shot JSONL), or check a JSONL file.')
+    .addHelpText('after', '\nExamples:\n  heed data --out data/mix\n  heed data check my-chats.jsonl')
     .option('--out <dir>', 'folder to write train.jsonl, heldout.jsonl, zeroshot.jsonl and families.json into')
     .option('--seed <n>', 'seed for the item split, template choice and order', int('--seed', 0), 0)
     .option('--train-per-family <n>', 'training examples per trained family', int('--train-per-family', 0), 500)
@@ -58,6 +59,7 @@ export function register(program: Command): void {
   data
     .command('check <file>')
     .description('Validate a conversation JSONL file (Alpaca, ShareGPT or OpenAI messages) and print counts or file:line errors.')
+    .addHelpText('after', '\nExample:\n  heed data check my-chats.jsonl --format sharegpt')
     .option('--format <format>', 'auto, alpaca, sharegpt or openai', (v: string) => {
       if (!['auto', 'alpaca', 'sharegpt', 'openai'].includes(v)) throw new InvalidArgumentError('expected auto, alpaca, sharegpt or openai');
       return v;

