@@ -39,8 +39,18 @@ export function sampleToken(logits: Float32Array, o: GenerateOptions, rng: Rng):
     for (let i = 1; i < V; i++) if (logits[i]! > logits[best]!) best = i;
     return best;
   }
-  let idx = Array.from({ length: V }, (_, i) => i);
   const topK = o.topK ?? 0, topP = o.topP ?? 1;
+  if ((topK <= 0 || topK >= V) && topP >= 1) {
+    // plain temperature sampling over the whole vocabulary, without index arrays
+    let mx = -Infinity;
+    for (let i = 0; i < V; i++) if (logits[i]! > mx) mx = logits[i]!;
+    let total = 0;
+    for (let i = 0; i < V; i++) { const e = Math.exp((logits[i]! - mx) / temp); logits[i] = e; total += e; }
+    let r = rng.uniform() * total;
+    for (let i = 0; i < V; i++) { r -= logits[i]!; if (r <= 0) return i; }
+    return V - 1;
+  }
+  let idx = Array.from({ length: V }, (_, i) => i);
   if (topK > 0 && topK < V) idx = idx.sort((a, b) => logits[b]! - logits[a]!).slice(0, topK);
   else if (topP < 1) idx.sort((a, b) => logits[b]! - logits[a]!);
   let mx = -Infinity;

@@ -1,0 +1,23 @@
+// The heed side of the generation benchmark: a 16-token random prompt per row, then `new` tokens
+// sampled from the full softmax (temperature 1), timed from the first sampled token, median of 3.
+import '../src/kernels/native.js';
+import { PRESETS, type PresetName } from '../src/models/config.js';
+import { Transformer } from '../src/models/transformer.js';
+import { generate } from '../src/models/generate.js';
+import { Rng } from '../src/core/rng.js';
+import { flag, median } from './common.js';
+
+const name = flag('config', 'gpt2') as PresetName, B = Number(flag('batch', '1')), fresh = Number(flag('new', '128'));
+const cfg = PRESETS[name];
+const model = Transformer.init(cfg, 0), rng = new Rng(1);
+const rates: number[] = [];
+for (let rep = 0; rep < 4; rep++) {
+  const prompts = Array.from({ length: B }, () => Array.from({ length: 16 }, () => rng.int(cfg.vocabSize)));
+  const n = rep === 0 ? 8 : fresh;
+  let t0 = 0, steps = 0;
+  generate(model, prompts, { maxNewTokens: n, temperature: 1, seed: rep, onStep: () => { if (steps++ === 0) t0 = performance.now(); } });
+  const secs = (performance.now() - t0) / 1000;
+  if (rep > 0) rates.push((B * (steps - 1)) / secs);
+}
+rates.sort((a, b) => a - b);
+console.log(JSON.stringify({ new_tokens: fresh, tokens_per_s: Math.round(median(rates) * 10) / 10, min: Math.round(rates[0]! * 10) / 10, max: Math.round(rates[rates.length - 1]! * 10) / 10 }));
