@@ -237,7 +237,7 @@ void gemmPacked(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* 
 // from memory, so a decode step reads each weight once and packs nothing. Columns [j0, j1).
 template <int MT, int NV>
 void gemmSmallStream(bool tA, int64_t M, int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda,
-                     const float* B, int64_t ldb, float* C, int64_t ldc, bool accum) {
+                     const float* B, int64_t ldb, float* C, int64_t ldc, int64_t /*cs: always 1*/, bool accum) {
   constexpr int64_t W = NV * 16;
   int64_t slivers = cdiv(M, MT);
   float* Ap = tlA.get(slivers * MT * K);
@@ -265,7 +265,7 @@ void gemmSmallStream(bool tA, int64_t M, int64_t j0, int64_t j1, int64_t K, cons
 // loaded vector feeds several FMAs. Rows past ra/rb repeat the last valid one and are not stored.
 template <int RA, int RB>
 inline void dotBlock(int64_t K, const float* A, int64_t lda, int ra, const float* B, int64_t ldb, int rb,
-                     float* c, int64_t ldc, bool accum) {
+                     float* c, int64_t rs, int64_t cs, bool accum) {
   const float* ap[RA];
   const float* bp[RB];
   for (int r = 0; r < RA; r++) ap[r] = A + std::min(r, ra - 1) * lda;
@@ -306,7 +306,7 @@ inline void dotBlock(int64_t K, const float* A, int64_t lda, int ra, const float
   for (int r = 0; r < ra; r++)
     for (int q = 0; q < rb; q++) {
       float s = _mm512_reduce_add_ps(acc[r][q]);
-      c[r * ldc + q] = accum ? c[r * ldc + q] + s : s;
+      c[r * rs + q * cs] = accum ? c[r * rs + q * cs] + s : s;
     }
 #else
   float acc[RA][RB] = {};
@@ -314,15 +314,15 @@ inline void dotBlock(int64_t K, const float* A, int64_t lda, int ra, const float
     for (int r = 0; r < RA; r++)
       for (int q = 0; q < RB; q++) acc[r][q] += ap[r][k] * bp[q][k];
   for (int r = 0; r < ra; r++)
-    for (int q = 0; q < rb; q++) c[r * ldc + q] = accum ? c[r * ldc + q] + acc[r][q] : acc[r][q];
+    for (int q = 0; q < rb; q++) c[r * rs + q * cs] = accum ? c[r * rs + q * cs] + acc[r][q] : acc[r][q];
 #endif
 }
 
 // Small M, B stored N×K (NT, TT): every C entry is a dot product of two contiguous rows, so B is
-// streamed as is. B rows [j0, j1).
+// streamed as is. B rows [j0, j1). C(i, j) is at C[i·ldc + j·cs] (cs ≠ 1 for a transposed C).
 template <int RA, int RB>
 void gemmSmallDot(bool tA, int64_t M, int64_t j0, int64_t j1, int64_t K, const float* A, int64_t lda,
-                  const float* B, int64_t ldb, float* C, int64_t ldc, bool accum) {
+                  const float* B, int64_t ldb, float* C, int64_t ldc, int64_t cs, bool accum) {
   if (tA) {  // rows of op(A) must be contiguous along K
     float* At = tlA.get(M * K);
     for (int64_t p = 0; p < K; p++)
@@ -334,12 +334,12 @@ void gemmSmallDot(bool tA, int64_t M, int64_t j0, int64_t j1, int64_t K, const f
     int rb = (int)std::min<int64_t>(RB, j1 - j);
     for (int64_t i = 0; i < M; i += RA)
       dotBlock<RA, RB>(K, A + i * lda, lda, (int)std::min<int64_t>(RA, M - i), B + j * ldb, ldb, rb,
-                       C + i * ldc + j, ldc, accum);
+                       C + i * ldc + j * cs, ldc, cs, accum);
   }
 }
 
 using SmallFn = void (*)(bool, int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
-                         float*, int64_t, bool);
+                         float*, int64_t, int64_t, bool);
 
 void scaleC(int64_t M, int64_t N, float* C, int64_t ldc, float beta) {
   for (int64_t i = 0; i < M; i++)
@@ -357,26 +357,34 @@ void sgemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A, in
   // Below ~100k multiply-adds the fork/join costs more than a second core saves.
   int nt = parallel && !omp_in_parallel() && M * N * K >= (1 << 17) ? omp_get_max_threads() : 1;
 
-  if (M < SMALL_M) {
+  // Small N with A stored M×K (LoRA's x·Aᵀ, N = rank) is small M in disguise: Cᵀ = op(B)ᵀ·Aᵀ,
+  // whose B side is A's rows, so the dot kernels run it with C written transposed.
+  bool swap = M >= SMALL_M && N < SMALL_M && !tA;
+  if (M < SMALL_M || swap) {
+    int64_t m = swap ? N : M, n = swap ? M : N, rs = swap ? 1 : ldc, cs = swap ? ldc : 1;
+    bool ta = swap ? !tB : tA, dot = swap || tB;
+    const float* a = swap ? B : A;
+    const float* b = swap ? A : B;
+    int64_t la = swap ? ldb : lda, lb = swap ? lda : ldb;
     SmallFn fn;
     int64_t unit;  // columns per work unit, so each thread's range is whole tiles
-    if (tB) {
-      if (M == 1) fn = gemmSmallDot<1, 8>, unit = 8;
-      else if (M == 2) fn = gemmSmallDot<2, 6>, unit = 6;
-      else if (M == 3) fn = gemmSmallDot<3, 4>, unit = 4;
+    if (dot) {
+      if (m == 1) fn = gemmSmallDot<1, 8>, unit = 8;
+      else if (m == 2) fn = gemmSmallDot<2, 6>, unit = 6;
+      else if (m == 3) fn = gemmSmallDot<3, 4>, unit = 4;
       else fn = gemmSmallDot<4, 4>, unit = 4;
     } else {
-      if (M == 1) fn = gemmSmallStream<1, 8>, unit = 128;
-      else if (M == 2) fn = gemmSmallStream<2, 4>, unit = 64;
-      else if (M <= 4) fn = gemmSmallStream<4, 4>, unit = 64;
+      if (m == 1) fn = gemmSmallStream<1, 8>, unit = 128;
+      else if (m == 2) fn = gemmSmallStream<2, 4>, unit = 64;
+      else if (m <= 4) fn = gemmSmallStream<4, 4>, unit = 64;
       else fn = gemmSmallStream<8, 2>, unit = 32;
     }
-    int64_t units = cdiv(N, unit);
+    int64_t units = cdiv(n, unit);
     nt = (int)std::min<int64_t>(nt, units);
     auto run = [&](int t) {
       int64_t lo, hi;
       split(units, nt, t, lo, hi);
-      if (lo < hi) fn(tA, M, lo * unit, std::min(hi * unit, N), K, A, lda, B, ldb, C, ldc, accum);
+      if (lo < hi) fn(ta, m, lo * unit, std::min(hi * unit, n), K, a, la, b, lb, C, rs, cs, accum);
     };
     if (nt <= 1) run(0);
     else {

@@ -68,6 +68,11 @@ test('sizes crossing the block edges (KC, MC, NR)', { skip: !gemm }, () => {
   }
 });
 
+test('small N with large M (written transposed)', { skip: !gemm }, () => {
+  for (const [tA, tB] of trans)
+    for (const N of [1, 2, 5, 8, 16]) for (const beta of [0, 1]) check({ tA, tB, M: 131, N, K: 70, beta });
+});
+
 test('K = 1 and beta = 1 accumulate', { skip: !gemm }, () => {
   for (const [tA, tB] of trans) for (const M of [1, 40]) check({ tA, tB, M, N: 70, K: 1, beta: 1 });
 });
