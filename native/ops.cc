@@ -711,6 +711,37 @@ void axpy(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i += W) st(y + i, fma(va, ld(x + i, n - i), ld(y + i, n - i)), n - i);
 }
 
+
+// y (rows, C) += b (C) on every row: the bias of a linear layer.
+void addBias(float* y, const float* b, int64_t rows, int64_t C) {
+  #pragma omp parallel for schedule(static) if (rows * C > kParElems)
+  for (int64_t r = 0; r < rows; r++) {
+    float* yr = y + r * C;
+    for (int64_t j = 0; j < C; j += W) st(yr + j, ld(yr + j, C - j) + ld(b + j, C - j), C - j);
+  }
+}
+
+// out (C) += Σ_r g (rows, C): the bias gradient. Threads own blocks of 64 columns, so there is no
+// reduction across threads and the summation order never changes (bit-exact resumes).
+void sumRows(const float* g, float* out, int64_t rows, int64_t C) {
+  constexpr int64_t kBlk = 64;
+  #pragma omp parallel for schedule(static) if (rows * C > kParElems)
+  for (int64_t c0 = 0; c0 < C; c0 += kBlk) {
+    const int64_t cn = std::min(kBlk, C - c0);
+    for (int64_t j = 0; j < cn; j += W) {
+      vf acc = zero();
+      for (int64_t r = 0; r < rows; r++) acc = acc + ld(g + r * C + c0 + j, cn - j);
+      st(out + c0 + j, ld(out + c0 + j, cn - j) + acc, cn - j);
+    }
+  }
+}
+
+// out = a + b elementwise (the residual add); out may alias a or b.
+void vadd(const float* a, const float* b, float* out, int64_t n) {
+  #pragma omp parallel for schedule(static) if (n > kParElems)
+  for (int64_t i = 0; i < n; i += W) st(out + i, ld(a + i, n - i) + ld(b + i, n - i), n - i);
+}
+
 // ---------------------------------------------------------------------------------------------
 // N-API wrappers: positional arguments exactly as in the Kernels interface.
 // ---------------------------------------------------------------------------------------------
@@ -788,6 +819,9 @@ Napi::Value Adamw(const CI& i) {
 }
 Napi::Value SumSquares(const CI& i) { return Napi::Number::New(i.Env(), sum_squares(F32(i[0]), Int(i[1]))); }
 Napi::Value Axpy(const CI& i) { axpy((float)Num(i[0]), F32(i[1]), F32(i[2]), Int(i[3])); return Undef(i); }
+Napi::Value AddBias(const CI& i) { addBias(F32(i[0]), F32(i[1]), Int(i[2]), Int(i[3])); return Undef(i); }
+Napi::Value SumRows(const CI& i) { sumRows(F32(i[0]), F32(i[1]), Int(i[2]), Int(i[3])); return Undef(i); }
+Napi::Value Vadd(const CI& i) { vadd(F32(i[0]), F32(i[1]), F32(i[2]), Int(i[3])); return Undef(i); }
 
 }  // namespace
 
@@ -801,6 +835,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
     {"crossEntropyFwd", CrossEntropyFwd}, {"crossEntropyBwd", CrossEntropyBwd},
     {"embeddingFwd", EmbeddingFwd}, {"embeddingBwd", EmbeddingBwd},
     {"adamw", Adamw}, {"sumSquares", SumSquares}, {"axpy", Axpy},
+    {"addBias", AddBias}, {"sumRows", SumRows}, {"vadd", Vadd},
   };
   for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
 }

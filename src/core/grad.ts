@@ -149,7 +149,7 @@ export const gradRules: Record<string, Rule> = {
     if (w.requiresGrad) { dw = new Float32Array(O * I); k.gemm(true, false, O, I, rows, g, 0, x.f32, 0, dw, 0, 0, 1, 0, 0, 0); }
     if (bias?.requiresGrad) {
       db = new Float32Array(O);
-      for (let r = 0; r < rows; r++) { const o = r * O; for (let j = 0; j < O; j++) db[j] = db[j]! + g[o + j]!; }
+      K().sumRows(g, db, rows, O);
     }
     return bias ? [dx, dw, db] : [dx, dw];
   },
@@ -160,7 +160,7 @@ export const gradRules: Record<string, Rule> = {
     if (x.requiresGrad) { dx = new Float32Array(rows * I); K().gemm(false, false, rows, I, O, g, 0, nf4Dense(w), 0, dx, 0, 0, 1, 0, 0, 0); }
     if (bias?.requiresGrad) {
       db = new Float32Array(O);
-      for (let r = 0; r < rows; r++) { const o = r * O; for (let j = 0; j < O; j++) db[j] = db[j]! + g[o + j]!; }
+      K().sumRows(g, db, rows, O);
     }
     return bias ? [dx, db] : [dx];
   },

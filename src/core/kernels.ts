@@ -90,6 +90,13 @@ export interface Kernels {
   adamw(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, n: number,
     lr: number, beta1: number, beta2: number, eps: number, wd: number, step: number): void;
 
+  /** y[r, :] += b for each of `rows` rows of C. */
+  addBias(y: Float32Array, b: Float32Array, rows: number, C: number): void;
+  /** out[c] += Σ_r g[r, c] (the bias gradient). */
+  sumRows(g: Float32Array, out: Float32Array, rows: number, C: number): void;
+  /** out = a + b elementwise (out may alias a or b). */
+  vadd(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
+
   /** Σ x² (in double precision). */
   sumSquares(x: Float32Array, n: number): number;
   /** y[i] += alpha·x[i] */
@@ -360,6 +367,18 @@ export const refKernels: Kernels = {
       pi -= lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps);
       p[i] = pi;
     }
+  },
+
+  addBias(y, b, rows, C) {
+    for (let r = 0; r < rows; r++) { const o = r * C; for (let j = 0; j < C; j++) y[o + j] = y[o + j]! + b[j]!; }
+  },
+
+  sumRows(g, out, rows, C) {
+    for (let r = 0; r < rows; r++) { const o = r * C; for (let j = 0; j < C; j++) out[j] = out[j]! + g[o + j]!; }
+  },
+
+  vadd(a, b, out, n) {
+    for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
   },
 
   sumSquares(x, n) {

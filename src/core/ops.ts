@@ -31,7 +31,7 @@ function binary(op: BinKind, a: Tensor, b: Tensor): Tensor {
   const out = new Float32Array(n), x = a.f32, y = b.f32, f = BIN[op];
   const ka = broadcastKind(shape, a.shape), kb = broadcastKind(shape, b.shape);
   if (ka === 'same' && kb === 'same') {
-    if (op === 'add') for (let i = 0; i < n; i++) out[i] = x[i]! + y[i]!;
+    if (op === 'add') K().vadd(x, y, out, n);
     else if (op === 'mul') for (let i = 0; i < n; i++) out[i] = x[i]! * y[i]!;
     else if (op === 'sub') for (let i = 0; i < n; i++) out[i] = x[i]! - y[i]!;
     else for (let i = 0; i < n; i++) out[i] = f(x[i]!, y[i]!);
@@ -258,10 +258,7 @@ export function linear(x: Tensor, w: Tensor, bias: Tensor | null = null): Tensor
   if (bias && bias.size !== O) fail('linear', `bias ${shapeStr(bias.shape)} does not match weight ${shapeStr(w.shape)}`);
   const rows = x.size / I, out = new Float32Array(rows * O);
   K().gemm(false, true, rows, O, I, x.f32, 0, w.f32, 0, out, 0, 0, 1, 0, 0, 0);
-  if (bias) {
-    const bd = bias.f32;
-    for (let r = 0; r < rows; r++) { const o = r * O; for (let j = 0; j < O; j++) out[o + j] = out[o + j]! + bd[j]!; }
-  }
+  if (bias) K().addBias(out, bias.f32, rows, O);
   const inputs = bias ? [x, w, bias] : [x, w];
   return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', inputs, { rows, I, O });
 }
@@ -446,9 +443,6 @@ export function linearNF4(x: Tensor, w: NF4Weight, bias: Tensor | null = null): 
   if (x.shape[x.ndim - 1] !== I) fail('linearNF4', `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)}`);
   const rows = x.size / I, out = new Float32Array(rows * O);
   K().gemm(false, true, rows, O, I, x.f32, 0, nf4Dense(w), 0, out, 0, 0, 1, 0, 0, 0);
-  if (bias) {
-    const bd = bias.f32;
-    for (let r = 0; r < rows; r++) { const o = r * O; for (let j = 0; j < O; j++) out[o + j] = out[o + j]! + bd[j]!; }
-  }
+  if (bias) K().addBias(out, bias.f32, rows, O);
   return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linearNF4', bias ? [x, bias] : [x], { w, rows, I, O });
 }
