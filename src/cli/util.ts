@@ -1,6 +1,5 @@
-// Small helpers shared by the commands: number parsing with clear errors, and the chat stop tokens.
+// Small helpers shared by the commands: number parsing with clear errors, and error reporting.
 import { InvalidArgumentError } from 'commander';
-import type { TokenizerFolder } from '../tokenizer/index.js';
 
 export function int(name: string) {
   return (v: string): number => {
@@ -16,13 +15,6 @@ export function float(name: string) {
     if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got '${v}'`);
     return n;
   };
-}
-
-/** Tokens that end a reply: the folder's eos ids plus the end-of-turn token. */
-export function stopTokens(tok: TokenizerFolder): number[] {
-  const s = new Set(tok.eosTokenIds);
-  if (tok.eotTokenId !== null) s.add(tok.eotTokenId);
-  return [...s];
 }
 
 /** Runs a command body, printing `heed: message` and exiting 1 on error instead of a stack trace. */

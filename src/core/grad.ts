@@ -4,7 +4,7 @@
 // one input; any other input gets its own array.
 import type { Node, Tensor } from './tensor.js';
 import { K } from './kernels.js';
-import { reduceTo, broadcastKind, broadcastIndex } from './shape.js';
+import { reduceTo, broadcastKind, broadcastIndex, permuteCopy } from './shape.js';
 import type { RopeCache } from './ops.js';
 import { UNARY, type UnaryKind } from './unary.js';
 import { nf4Dense } from './quant.js';
@@ -77,20 +77,8 @@ export const gradRules: Record<string, Rule> = {
   },
 
   reshape: (_n, g) => [g],
-  transpose: (n, g, out) => {
-    // the transpose of a swap is the same swap, applied to g in the output's shape
-    const { a, b } = S(n), nd = out.shape.length, src = g, shape = out.shape, dst = new Float32Array(g.length);
-    const istr = new Array<number>(nd); let s = 1;
-    for (let i = nd - 1; i >= 0; i--) { istr[i] = s; s *= shape[i]!; }
-    const pstr = [...istr]; pstr[a] = istr[b]!; pstr[b] = istr[a]!;
-    const oshape = [...shape]; oshape[a] = shape[b]!; oshape[b] = shape[a]!;
-    const coord = new Array<number>(nd).fill(0); let cur = 0;
-    for (let f = 0; f < dst.length; f++) {
-      dst[f] = src[cur]!;
-      for (let d = nd - 1; d >= 0; d--) { coord[d]!++; cur += pstr[d]!; if (coord[d]! < oshape[d]!) break; cur -= pstr[d]! * oshape[d]!; coord[d] = 0; }
-    }
-    return [dst];
-  },
+  // the transpose of a swap is the same swap, applied to g in the output's shape
+  transpose: (n, g, out) => [permuteCopy(g, out.shape, S(n).a, S(n).b)[0]],
   narrow: (n, g) => {
     const { outer, n: len0, inner, start, len } = S(n), dx = new Float32Array(outer * len0 * inner);
     for (let o = 0; o < outer; o++) dx.set(g.subarray(o * len * inner, (o + 1) * len * inner), (o * len0 + start) * inner);

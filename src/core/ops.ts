@@ -4,7 +4,7 @@
 import { Tensor, sizeOf, shapeStr } from './tensor.js';
 import { record } from './autograd.js';
 import { K } from './kernels.js';
-import { broadcastShapes, broadcastKind, broadcastIndex } from './shape.js';
+import { broadcastShapes, broadcastKind, broadcastIndex, permuteCopy } from './shape.js';
 import type { Rng } from './rng.js';
 import { nf4Dense, type NF4Weight } from './quant.js';
 import { UNARY, type UnaryKind } from './unary.js';
@@ -149,29 +149,6 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (neg1 >= 0) s[neg1] = x.size / sizeOf(s.filter((_, i) => i !== neg1));
   if (sizeOf(s) !== x.size || !s.every((d) => Number.isInteger(d) && d >= 0)) fail('reshape', `cannot reshape ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
   return record(new Tensor(x.data, s, x.dtype), 'reshape', [x], {});
-}
-
-function permuteCopy(src: Float32Array, shape: readonly number[], d0: number, d1: number): [Float32Array, number[]] {
-  const nd = shape.length, out = new Float32Array(src.length), oshape = [...shape];
-  oshape[d0] = shape[d1]!; oshape[d1] = shape[d0]!;
-  const istr = new Array<number>(nd);
-  let s = 1;
-  for (let i = nd - 1; i >= 0; i--) { istr[i] = s; s *= shape[i]!; }
-  const pstr = [...istr]; pstr[d0] = istr[d1]!; pstr[d1] = istr[d0]!;
-  // iterate output in order; the last two dims in an inner loop for speed
-  const coord = new Array<number>(nd).fill(0);
-  let cur = 0;
-  for (let f = 0; f < out.length; f++) {
-    out[f] = src[cur]!;
-    for (let d = nd - 1; d >= 0; d--) {
-      coord[d]!++;
-      cur += pstr[d]!;
-      if (coord[d]! < oshape[d]!) break;
-      cur -= pstr[d]! * oshape[d]!;
-      coord[d] = 0;
-    }
-  }
-  return [out, oshape];
 }
 
 /** Swaps two dims (copies). */

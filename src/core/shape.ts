@@ -67,3 +67,27 @@ export function reduceTo(g: Float32Array, out: readonly number[], inp: readonly 
   }
   return r;
 }
+
+/** A copy of src (shape) with dims d0 and d1 swapped; returns the data and the new shape. */
+export function permuteCopy(src: Float32Array, shape: readonly number[], d0: number, d1: number): [Float32Array, number[]] {
+  const nd = shape.length, out = new Float32Array(src.length), oshape = [...shape];
+  oshape[d0] = shape[d1]!; oshape[d1] = shape[d0]!;
+  const istr = new Array<number>(nd);
+  let s = 1;
+  for (let i = nd - 1; i >= 0; i--) { istr[i] = s; s *= shape[i]!; }
+  const pstr = [...istr]; pstr[d0] = istr[d1]!; pstr[d1] = istr[d0]!;
+  // iterate output in order; the last two dims in an inner loop for speed
+  const coord = new Array<number>(nd).fill(0);
+  let cur = 0;
+  for (let f = 0; f < out.length; f++) {
+    out[f] = src[cur]!;
+    for (let d = nd - 1; d >= 0; d--) {
+      coord[d]!++;
+      cur += pstr[d]!;
+      if (coord[d]! < oshape[d]!) break;
+      cur -= pstr[d]! * oshape[d]!;
+      coord[d] = 0;
+    }
+  }
+  return [out, oshape];
+}

@@ -5,7 +5,7 @@ export {
   toJsonl, toRecord, validateConversation, writeConversations, writePreferences,
 } from './formats.js';
 export type { Conversation, ConversationFormat, Message, PreferencePair, ReadOptions, ReadResult, Role } from './formats.js';
-export { buildMixture, familyNames, toConversation } from './mixture.js';
+export { buildMixture, familyNames, toConversation, releaseDataCaches } from './mixture.js';
 export type { Example, FamilyInfo, Mixture, MixtureOptions } from './mixture.js';
 export { ALL_FAMILIES, DEFAULT_ZERO_SHOT } from './tasks/index.js';
 export type { Metric, Prompt, TaskFamily, TaskItem, Template } from './tasks/index.js';

@@ -4,6 +4,7 @@ import type { Conversation, Message } from './formats.js';
 import { hashUnit, Rng } from './rng.js';
 import { ALL_FAMILIES, DEFAULT_ZERO_SHOT } from './tasks/index.js';
 import type { Metric, TaskFamily, TaskItem } from './tasks/common.js';
+import { releaseSources } from './sources.js';
 
 export interface Example {
   id: string;
@@ -50,6 +51,9 @@ export interface MixtureOptions {
 export interface Mixture { train: Example[]; heldout: Example[]; zeroShot: Example[]; families: FamilyInfo[] }
 
 const pools = new Map<string, Array<TaskItem<unknown>>>();
+
+/** Forgets the parsed sources and item pools (see releaseSources); the next build parses again. */
+export function releaseDataCaches(): void { pools.clear(); releaseSources(); }
 function poolOf(f: TaskFamily): Array<TaskItem<unknown>> {
   let p = pools.get(f.name);
   if (!p) pools.set(f.name, (p = f.items()));

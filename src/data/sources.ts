@@ -23,14 +23,23 @@ export function packageDir(pkg: string): string {
   }
 }
 
+const resets: Array<() => void> = [];
+
 function once<T>(f: () => T): () => T {
   let v: T | undefined;
   let done = false;
+  resets.push(() => { v = undefined; done = false; });
   return () => {
     if (!done) { v = f(); done = true; }
     return v as T;
   };
 }
+
+/**
+ * Forgets every parsed source. Training calls this once its data is built: a parsed WordNet is
+ * ~180 MB of small objects, and every garbage collection during training would walk it.
+ */
+export function releaseSources(): void { for (const r of resets) r(); }
 
 // ---- WordNet ----
 

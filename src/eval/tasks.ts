@@ -3,10 +3,9 @@
 // must end with the end-of-turn token within the token limit (no runaway generation).
 import type { Transformer } from '../models/transformer.js';
 import type { TokenizerFolder } from '../tokenizer/index.js';
-import { renderPrompt } from '../tokenizer/index.js';
+import { renderPrompt, stopTokenIds } from '../tokenizer/index.js';
 import { generate } from '../models/generate.js';
 import { exactMatch, normalizedMatch, type Example, type FamilyInfo } from '../data/index.js';
-import { stopTokens } from '../cli/util.js';
 
 export interface EvalOptions { batchSize?: number; maxNewTokens?: number; onProgress?: (done: number, total: number) => void }
 
@@ -34,7 +33,7 @@ export function evaluateTasks(model: Transformer, tok: TokenizerFolder, examples
   // batches of similar prompt length waste less on padding
   const order = [...examples.keys()].sort((a, b) => prompts[a]!.length - prompts[b]!.length);
   const outputs = new Array<string>(examples.length), stopped = new Array<boolean>(examples.length);
-  const stops = stopTokens(tok);
+  const stops = stopTokenIds(tok);
   for (let i = 0; i < order.length; i += bs) {
     const idx = order.slice(i, i + bs);
     const r = generate(model, idx.map((j) => prompts[j]!), { maxNewTokens: maxNew, stopTokens: stops, decode: (t) => tok.tokenizer.decode(t, { skipSpecialTokens: true }) });

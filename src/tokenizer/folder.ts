@@ -1,9 +1,10 @@
 // Reads and writes the tokenizer half of a Hugging Face model folder: tokenizer.json,
 // tokenizer_config.json (special tokens, chat template), chat_template.jinja, generation_config.json.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHATML_TEMPLATE, ChatTemplate, END_OF_TURN_CANDIDATES } from './chat.js';
 import { Tokenizer } from './tokenizer.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 export interface TokenizerFolder {
   tokenizer: Tokenizer;
@@ -121,17 +122,6 @@ export interface SaveTokenizerOptions {
   modelMaxLength?: number;
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
 /** Write tokenizer.json and tokenizer_config.json (each to a temporary name, then renamed). */
 export function saveTokenizerFolder(dir: string, tokenizer: Tokenizer, opts: SaveTokenizerOptions = {}): void {
   const has = (t: string): string | null => (tokenizer.tokenToId(t) !== undefined ? t : null);
@@ -167,6 +157,13 @@ export function saveTokenizerFolder(dir: string, tokenizer: Tokenizer, opts: Sav
     unk_token: null,
   };
   mkdirSync(dir, { recursive: true });
-  writeAtomic(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON(), null, 2) + '\n');
-  writeAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(config, null, 2) + '\n');
+  writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON(), null, 2) + '\n');
+  writeFileAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(config, null, 2) + '\n');
+}
+
+/** Tokens that end a reply: the folder's eos ids plus the end-of-turn token. */
+export function stopTokenIds(tok: TokenizerFolder): number[] {
+  const s = new Set(tok.eosTokenIds);
+  if (tok.eotTokenId !== null) s.add(tok.eotTokenId);
+  return [...s];
 }

@@ -8,7 +8,7 @@ export {
   ChatTemplate, CHATML_TEMPLATE, END_OF_TURN_CANDIDATES, renderConversation, renderPrompt,
 } from './chat.js';
 export type { ChatMessage, ChatTemplateOptions, RenderOptions, RenderedConversation } from './chat.js';
-export { loadTokenizerFolder, saveTokenizerFolder } from './folder.js';
+export { loadTokenizerFolder, saveTokenizerFolder, stopTokenIds } from './folder.js';
 export type { TokenizerFolder, SaveTokenizerOptions } from './folder.js';
 export { GPT2_PATTERN, QWEN2_PATTERN, translatePattern } from './regex.js';
 export { BYTE_TO_CHAR } from './bytes.js';

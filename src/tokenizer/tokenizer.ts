@@ -281,6 +281,9 @@ export class Tokenizer {
   private readonly addedReNoSpecial: AddedMatcher | null;
   private readonly addedDecorated: boolean;
   private readonly cache = new Map<string, readonly number[]>();
+
+  /** Drops the per-word encoding cache (after bulk encoding, so it does not sit in the heap). */
+  clearCache(): void { this.cache.clear(); }
   private readonly bytesById: Array<Uint8Array | undefined> = [];
   private readonly json: Json;
 

@@ -2,7 +2,6 @@
 // loss normalised over every target token of the accumulated batch, warmup + cosine LR, clipping,
 // periodic validation with the best step kept, checkpoints with exact resume, a time budget,
 // metrics.jsonl and a progress bar with ETA and tokens/s.
-import { Tensor } from '../core/tensor.js';
 import { backward, noGrad } from '../core/autograd.js';
 import { crossEntropy, reshape } from '../core/ops.js';
 import { AdamW, clipGradNorm, cosineLR } from '../nn/optim.js';
@@ -87,7 +86,7 @@ export function trainLoop(o: LoopOptions): LoopResult {
   } else if (o.resume && !o.quiet) process.stderr.write(`${label}: no checkpoint in ${run.dir}, starting fresh\n`);
   if (!total && !o.timeBudgetSec) throw new Error('heed: give the number of steps or a time budget');
   const warmup = o.warmup ?? Math.min(100, Math.max(1, Math.floor((total || 100) * 0.05)));
-  const t0 = Date.now(), startStep = step;
+  const t0 = Date.now(), startStep = step, startTokens = tokens;
   const progress = o.quiet ? null : new Progress(label, total || 0);
   let lastLoss = NaN, warmT = 0;
   const checkpoint = () => run.saveCheckpoint(step, params, opt, { total, tokens, bestVal, bestStep, data: data.state(), dropRng: model.dropoutRng.getState() });
@@ -109,7 +108,7 @@ export function trainLoop(o: LoopOptions): LoopResult {
     opt.update();
     step++;
     lastLoss = loss;
-    const secs = (Date.now() - t0) / 1000, tokS = ((tokens - (startStep ? 0 : 0)) / Math.max(secs, 1e-3));
+    const secs = (Date.now() - t0) / 1000, tokS = (tokens - startTokens) / Math.max(secs, 1e-3);
     if (!total && o.timeBudgetSec) {
       // fix the schedule's length from the speed of steps 3..10 (the first ones pay for warm-up);
       // it is saved with the checkpoint, so a resume keeps the same schedule
@@ -128,13 +127,12 @@ export function trainLoop(o: LoopOptions): LoopResult {
       if (bestVal === null || val < bestVal) { bestVal = val; bestStep = step; o.onBest?.(step, val); }
     }
     run.log({ step, ...row });
-    progress?.update(step, { loss, val, tokS: (step - startStep) ? ((tokens) / Math.max(secs, 1e-3)) : tokS });
+    progress?.update(step, { loss, val, tokS });
     if ((o.saveEvery && step % o.saveEvery === 0) || step === total) checkpoint();
     if (o.killAfterStep === step) process.kill(process.pid, 'SIGKILL');
   }
   progress?.stop();
   const seconds = (Date.now() - t0) / 1000;
-  return { steps: step, lastLoss, bestVal, bestStep, seconds, tokensPerSec: tokens / Math.max(seconds, 1e-3), tokens };
+  return { steps: step, lastLoss, bestVal, bestStep, seconds, tokensPerSec: (tokens - startTokens) / Math.max(seconds, 1e-3), tokens };
 }
 
-export type { Tensor };

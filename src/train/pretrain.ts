@@ -3,7 +3,7 @@
 // in npm packages). Writes a Hugging Face model folder and reports validation loss and perplexity.
 import { join } from 'node:path';
 import { Rng } from '../core/rng.js';
-import { buildCorpus, type CorpusSource } from '../data/index.js';
+import { buildCorpus, releaseDataCaches, type CorpusSource } from '../data/index.js';
 import { chunkDocuments } from '../data/pack.js';
 import { trainBPE, type Tokenizer } from '../tokenizer/index.js';
 import { PRESETS, type ModelConfig, type PresetName } from '../models/config.js';
@@ -39,18 +39,26 @@ export interface PretrainRecipe {
 
 export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; steps: number; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
 
-/** Windows of seqLen+1 tokens, visited in a fresh seeded order each epoch. */
+/**
+ * Windows of T+1 tokens of one token stream (window i starts at i·T), visited in a fresh seeded order
+ * each epoch. Only typed arrays are kept: a large heap of small objects would make every garbage
+ * collection (and training allocates a lot) walk it.
+ */
 export class WindowSource implements BatchSource {
-  private epoch = 0; private pos = 0; private order: number[] = [];
-  constructor(private readonly windows: Int32Array[], private readonly B: number, private readonly T: number, private readonly seed: number) { this.shuffle(); }
-  private shuffle(): void { this.order = new Rng(this.seed + this.epoch).shuffle([...this.windows.keys()]); }
+  private epoch = 0; private pos = 0; private order = new Int32Array(0);
+  readonly count: number;
+  constructor(private readonly stream: Int32Array, private readonly B: number, private readonly T: number, private readonly seed: number, limit = Infinity) {
+    this.count = Math.min(limit, Math.floor((stream.length - 1) / T));
+    this.shuffle();
+  }
+  private shuffle(): void { this.order = Int32Array.from(new Rng(this.seed + this.epoch).shuffle(Array.from({ length: this.count }, (_, i) => i))); }
   next(): Batch {
     const { B, T } = this, ids = new Int32Array(B * T), targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
       if (this.pos >= this.order.length) { this.epoch++; this.pos = 0; this.shuffle(); }
-      const w = this.windows[this.order[this.pos++]!]!;
-      ids.set(w.subarray(0, T), b * T);
-      targets.set(w.subarray(1, T + 1), b * T);
+      const at = this.order[this.pos++]! * T;
+      ids.set(this.stream.subarray(at, at + T), b * T);
+      targets.set(this.stream.subarray(at + 1, at + T + 1), b * T);
     }
     return { ids, targets, B, T };
   }
@@ -66,28 +74,36 @@ function truncateDocs(docs: string[], maxChars: number): string[] {
   return out;
 }
 
-export function pretrain(r: PretrainRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): PretrainResult {
-  const run = new RunDir(r.out);
-  run.writeRecipe({ stage: 'pretrain', ...r });
+/** Tokenizer and token streams for the built-in corpus; everything else is left to the GC. */
+function prepare(r: PretrainRecipe, log: (s: string) => void): { tok: Tokenizer; train: Int32Array; val: Int32Array } {
   const corpus = buildCorpus({ sources: r.sources, valFraction: 0.03, seed: r.seed });
   // interleave sources so a maxChars cut still sees all of them
-  const rng = new Rng(r.seed);
-  const trainText = truncateDocs(rng.shuffle([...corpus.train]), r.maxChars), valText = truncateDocs(corpus.val, r.maxChars ? Math.max(20000, r.maxChars / 30) : 0);
+  const trainText = truncateDocs(new Rng(r.seed).shuffle([...corpus.train]), r.maxChars);
+  const valText = truncateDocs(corpus.val, r.maxChars ? Math.max(20000, r.maxChars / 30) : 0);
   const chars = trainText.reduce((s, d) => s + d.length, 0);
   log(`pretrain: corpus ${(chars / 1e6).toFixed(2)}M chars in ${trainText.length} documents (${r.sources.join(', ')}); validation ${valText.length} documents`);
   const tok: Tokenizer = trainBPE(trainText, { vocabSize: r.vocabSize });
   const eos = tok.tokenToId('<|endoftext|>')!;
-  const train = chunkDocuments(trainText.map((d) => tok.encode(d)), { seqLen: r.seqLen, eosId: eos });
-  const val = chunkDocuments(valText.map((d) => tok.encode(d)), { seqLen: r.seqLen, eosId: eos });
-  log(`pretrain: tokenizer of ${tok.vocabSize} tokens; ${train.stream.length} training tokens (${(chars / train.stream.length).toFixed(2)} chars/token), ${train.windows.length} windows of ${r.seqLen}`);
+  const train = chunkDocuments(trainText.map((d) => tok.encode(d)), { seqLen: r.seqLen, eosId: eos }).stream;
+  const val = chunkDocuments(valText.map((d) => tok.encode(d)), { seqLen: r.seqLen, eosId: eos }).stream;
+  tok.clearCache();
+  releaseDataCaches();
+  log(`pretrain: tokenizer of ${tok.vocabSize} tokens; ${train.length} training tokens (${(chars / train.length).toFixed(2)} chars/token)`);
+  return { tok, train, val };
+}
+
+export function pretrain(r: PretrainRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): PretrainResult {
+  const run = new RunDir(r.out);
+  run.writeRecipe({ stage: 'pretrain', ...r });
+  const { tok, train, val } = prepare(r, log);
+  const eos = tok.tokenToId('<|endoftext|>')!;
   const cfg: ModelConfig = { ...PRESETS[r.preset], ...r.model, vocabSize: tok.vocabSize, eosTokenId: eos, bosTokenId: null, maxPositions: Math.max(r.seqLen, r.model?.maxPositions ?? 0, 512) };
   const model = Transformer.init(cfg, r.seed);
   model.trainAll();
-  const valBatches: Batch[] = [];
-  const vs = new WindowSource(val.windows.slice(0, r.valWindows), Math.min(r.batchSize, Math.max(1, Math.min(r.valWindows, val.windows.length))), r.seqLen, 0);
-  for (let i = 0; i < Math.ceil(Math.min(r.valWindows, val.windows.length) / Math.max(1, r.batchSize)); i++) valBatches.push(vs.next());
+  const vs = new WindowSource(val, Math.max(1, Math.min(r.batchSize, r.valWindows)), r.seqLen, 0, r.valWindows);
+  const valBatches: Batch[] = Array.from({ length: Math.ceil(vs.count / Math.max(1, Math.min(r.batchSize, r.valWindows))) }, () => vs.next());
   const res = trainLoop({
-    run, model, data: new WindowSource(train.windows, r.batchSize, r.seqLen, r.seed), ...(r.steps ? { steps: r.steps } : {}), ...(r.timeBudgetSec ? { timeBudgetSec: r.timeBudgetSec } : {}),
+    run, model, data: new WindowSource(train, r.batchSize, r.seqLen, r.seed), ...(r.steps ? { steps: r.steps } : {}), ...(r.timeBudgetSec ? { timeBudgetSec: r.timeBudgetSec } : {}),
     lr: r.lr, weightDecay: r.weightDecay, betas: [0.9, 0.95], evalEvery: r.evalEvery, evaluate: () => evalLoss(model, valBatches),
     saveEvery: r.evalEvery, resume: r.resume, label: 'pretrain', ...(r.killAfterStep ? { killAfterStep: r.killAfterStep } : {}), ...(r.quiet ? { quiet: true } : {}),
   });

@@ -7,7 +7,7 @@ import { Rng } from '../core/rng.js';
 import { loadModel } from '../models/load.js';
 import { saveModel } from '../models/load.js';
 import { saveAdapter } from '../nn/peft.js';
-import { buildMixture, readConversations, toConversation, type Conversation } from '../data/index.js';
+import { buildMixture, readConversations, releaseDataCaches, toConversation, type Conversation } from '../data/index.js';
 import { packSequences, type PackedRow } from '../data/pack.js';
 import { renderConversation } from '../tokenizer/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
@@ -105,6 +105,8 @@ export function sft(r: SftRecipe, log: (s: string) => void = (s) => process.stde
   const loaded = loadModel(r.model), { model, tok } = loaded;
   const data = sftData(r);
   const train = render(model, tok, data.train, r.seqLen), val = render(model, tok, data.val, r.seqLen);
+  releaseDataCaches();
+  tok.tokenizer.clearCache();
   log(`sft: ${data.note}; ${train.rows.length} packed rows of ${r.seqLen} (${(train.fill * 100).toFixed(0)}% full${train.truncated ? `, ${train.truncated} truncated` : ''}); ${data.val.length} validation conversations`);
   if (r.method === 'full') model.trainAll();
   else {

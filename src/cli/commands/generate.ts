@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { loadModel, type LoadedModel } from '../../models/load.js';
 import { generate, type GenerateOptions } from '../../models/generate.js';
-import { renderPrompt, type ChatMessage } from '../../tokenizer/index.js';
+import { renderPrompt, stopTokenIds, type ChatMessage } from '../../tokenizer/index.js';
 import { tokenLogprobs } from '../../core/ops.js';
 import { noGrad } from '../../core/autograd.js';
-import { float, guard, int, stopTokens } from '../util.js';
+import { float, guard, int } from '../util.js';
 
 interface SampleFlags { maxNewTokens: number; temperature: number; topK: number; topP: number; seed: number; adapter?: string; stop?: string[] }
 
@@ -26,7 +26,7 @@ function stream(m: LoadedModel, ids: number[], f: SampleFlags, write: (s: string
   const dec = m.tok.tokenizer.streamDecoder({ skipSpecialTokens: true });
   const opts: GenerateOptions = {
     maxNewTokens: f.maxNewTokens, temperature: f.temperature, topK: f.topK, topP: f.topP, seed: f.seed,
-    stopTokens: stopTokens(m.tok), decode: (t) => m.tok.tokenizer.decode(t, { skipSpecialTokens: true }),
+    stopTokens: stopTokenIds(m.tok), decode: (t) => m.tok.tokenizer.decode(t, { skipSpecialTokens: true }),
     ...(f.stop ? { stopStrings: f.stop } : {}),
     onStep: (t) => { if (t[0]! >= 0 && !f.stop) write(dec.push(t[0]!)); },
   };
