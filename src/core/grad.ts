@@ -7,7 +7,7 @@ import { K } from './kernels.js';
 import { reduceTo, broadcastKind, broadcastIndex, permuteCopy } from './shape.js';
 import type { RopeCache } from './ops.js';
 import { UNARY, type UnaryKind } from './unary.js';
-import { nf4Dense } from './quant.js';
+import { halfDense, nf4Dense } from './quant.js';
 
 type Rule = (node: Node, g: Float32Array, out: Tensor) => Array<Float32Array | null>;
 type Saved = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -133,7 +133,7 @@ export const gradRules: Record<string, Rule> = {
   linear: (n, g) => {
     const x = inp(n, 0), w = inp(n, 1), bias = n.inputs[2], { rows, I, O } = S(n), k = K();
     let dx: Float32Array | null = null, dw: Float32Array | null = null, db: Float32Array | null = null;
-    if (x.requiresGrad) { dx = new Float32Array(rows * I); k.gemm(false, false, rows, I, O, g, 0, w.f32, 0, dx, 0, 0, 1, 0, 0, 0); }
+    if (x.requiresGrad) { dx = new Float32Array(rows * I); k.gemm(false, false, rows, I, O, g, 0, halfDense(w), 0, dx, 0, 0, 1, 0, 0, 0); }
     if (w.requiresGrad) { dw = new Float32Array(O * I); k.gemm(true, false, O, I, rows, g, 0, x.f32, 0, dw, 0, 0, 1, 0, 0, 0); }
     if (bias?.requiresGrad) {
       db = new Float32Array(O);

@@ -6,7 +6,7 @@ import { record } from './autograd.js';
 import { K } from './kernels.js';
 import { broadcastShapes, broadcastKind, broadcastIndex, permuteCopy } from './shape.js';
 import type { Rng } from './rng.js';
-import { nf4Dense, type NF4Weight } from './quant.js';
+import { halfDense, nf4Dense, type NF4Weight } from './quant.js';
 import { UNARY, type UnaryKind } from './unary.js';
 
 export { UNARY, type UnaryKind };
@@ -227,14 +227,14 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   return record(new Tensor(out, [...a.shape.slice(0, -2), M, N]), 'matmul', [a, b], { transA, transB, M, N, K: Ka, batch, shared: b.ndim === 2 });
 }
 
-/** y = x·Wᵀ + bias. x: (..., in); w: (out, in); bias: (out) or null. Out: (..., out). */
+/** y = x·Wᵀ + bias. x: (..., in); w: (out, in), f32 or a frozen bf16/f16; bias: (out) or null. Out: (..., out). */
 export function linear(x: Tensor, w: Tensor, bias: Tensor | null = null): Tensor {
-  needF32('linear', x, w);
+  needF32('linear', x);
   const [O, I] = w.shape as [number, number];
   if (w.ndim !== 2 || x.shape[x.ndim - 1] !== I) fail('linear', `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)}`);
   if (bias && bias.size !== O) fail('linear', `bias ${shapeStr(bias.shape)} does not match weight ${shapeStr(w.shape)}`);
   const rows = x.size / I, out = new Float32Array(rows * O);
-  K().gemm(false, true, rows, O, I, x.f32, 0, w.f32, 0, out, 0, 0, 1, 0, 0, 0);
+  K().gemm(false, true, rows, O, I, x.f32, 0, halfDense(w), 0, out, 0, 0, 1, 0, 0, 0);
   if (bias) K().addBias(out, bias.f32, rows, O);
   const inputs = bias ? [x, w, bias] : [x, w];
   return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', inputs, { rows, I, O });

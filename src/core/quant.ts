@@ -1,5 +1,8 @@
-// NF4 (4-bit NormalFloat, QLoRA) block quantization of frozen weights: each block of 64 values keeps
+// Frozen weights in compact storage: bf16/f16 tensors, and NF4 (4-bit NormalFloat, QLoRA) block quantization of frozen weights: each block of 64 values keeps
 // one f32 absmax and 16-level codes from the normal-quantile table bitsandbytes uses, two per byte.
+
+import type { Tensor } from './tensor.js';
+import { bf16ToF32, f16ToF32 } from './dtype.js';
 
 /** The 16 NF4 levels (bitsandbytes' table): quantiles of N(0,1) scaled to [−1, 1], with an exact 0. */
 export const NF4_LEVELS = Float32Array.from([
@@ -56,3 +59,16 @@ export function nf4Dense(q: NF4Weight): Float32Array {
   return dequantizeNF4(q, nf4Scratch.subarray(0, n));
 }
 
+
+let halfScratch = new Float32Array(0);
+/**
+ * The f32 values of a frozen bf16/f16 weight, widened into a scratch buffer shared by all such
+ * linears (ops run one at a time; the result is only valid until the next call).
+ */
+export function halfDense(w: Tensor): Float32Array {
+  if (w.dtype === 'f32') return w.f32;
+  if (w.requiresGrad) throw new Error(`heed: a ${w.dtype} weight cannot be trained (only frozen weights may be stored in half precision)`);
+  if (halfScratch.length < w.size) halfScratch = new Float32Array(w.size);
+  const out = halfScratch.subarray(0, w.size), src = w.data as Uint16Array;
+  return w.dtype === 'bf16' ? bf16ToF32(src, out) : f16ToF32(src, out);
+}

@@ -14,6 +14,8 @@ let addon: NativeAddon | null = null;
 let tried = false;
 
 function findAddon(): string | null {
+  // HEED_NATIVE_ADDON points at another build (or at nothing, to run on the TypeScript kernels)
+  if (process.env.HEED_NATIVE_ADDON !== undefined) return existsSync(process.env.HEED_NATIVE_ADDON) ? process.env.HEED_NATIVE_ADDON : null;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     const p = join(dir, 'build', 'Release', 'heed_native.node');
@@ -28,7 +30,7 @@ export function loadNative(): NativeAddon | null {
   if (tried) return addon;
   tried = true;
   const path = findAddon();
-  let why = 'build/Release/heed_native.node was not found (run `npm install` to build it)';
+  let why = `${process.env.HEED_NATIVE_ADDON ?? 'build/Release/heed_native.node'} was not found (run \`npm install\` to build it)`;
   if (path) {
     try {
       addon = createRequire(import.meta.url)(path) as NativeAddon;

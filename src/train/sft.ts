@@ -45,21 +45,38 @@ export interface SftRecipe {
 
 export interface SftResult { outDir: string; steps: number; bestVal: number | null; bestStep: number | null; seconds: number; tokensPerSec: number; trainRows: number; trainExamples: number; peakRssMb: number }
 
-/** Packed rows as batches, in a seeded order per epoch; targets are the next token where it is trained. */
+/**
+ * Packed rows as batches, in a seeded order per epoch. Inputs and next-token targets (−100 where
+ * nothing is trained, or where the next token starts another packed conversation) are laid out
+ * once in two typed arrays, so training holds no per-row objects for the GC to walk.
+ */
 export class PackedSource implements BatchSource {
-  private epoch = 0; private pos = 0; private order: number[] = [];
-  constructor(private readonly rows: PackedRow[], private readonly B: number, private readonly T: number, private readonly seed: number, private readonly shuffle = true) { this.reorder(); }
-  private reorder(): void { const idx = [...this.rows.keys()]; this.order = this.shuffle ? new Rng(this.seed + this.epoch).shuffle(idx) : idx; }
+  private epoch = 0; private pos = 0; private order = new Int32Array(0);
+  private readonly ids: Int32Array; private readonly targets: Int32Array;
+  readonly rows: number;
+  constructor(packed: readonly PackedRow[], private readonly B: number, private readonly T: number, private readonly seed: number, private readonly shuffle = true) {
+    this.rows = packed.length;
+    this.ids = new Int32Array(this.rows * T);
+    this.targets = new Int32Array(this.rows * T).fill(-100);
+    packed.forEach((r, i) => {
+      for (let t = 0; t < T; t++) {
+        this.ids[i * T + t] = r.ids[t]!;
+        if (t + 1 < T && r.lossMask[t + 1] && r.segmentIds[t + 1] === r.segmentIds[t]) this.targets[i * T + t] = r.ids[t + 1]!;
+      }
+    });
+    this.reorder();
+  }
+  private reorder(): void {
+    const idx = Array.from({ length: this.rows }, (_, i) => i);
+    this.order = Int32Array.from(this.shuffle ? new Rng(this.seed + this.epoch).shuffle(idx) : idx);
+  }
   next(): Batch {
-    const { B, T } = this, ids = new Int32Array(B * T), targets = new Int32Array(B * T).fill(-100);
+    const { B, T } = this, ids = new Int32Array(B * T), targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
       if (this.pos >= this.order.length) { this.epoch++; this.pos = 0; this.reorder(); }
-      const r = this.rows[this.order[this.pos++]!]!;
-      for (let t = 0; t < T; t++) {
-        ids[b * T + t] = r.ids[t]!;
-        // predict token t+1 when it is a trained token of the same packed sequence
-        if (t + 1 < T && r.lossMask[t + 1] && r.segmentIds[t + 1] === r.segmentIds[t]) targets[b * T + t] = r.ids[t + 1]!;
-      }
+      const r = this.order[this.pos++]! * T;
+      ids.set(this.ids.subarray(r, r + T), b * T);
+      targets.set(this.targets.subarray(r, r + T), b * T);
     }
     return { ids, targets, B, T };
   }
@@ -99,15 +116,26 @@ function render(model: Transformer, tok: ReturnType<typeof loadModel>['tok'], co
   return packSequences(seqs, { seqLen, padId: pad });
 }
 
-export function sft(r: SftRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): SftResult {
-  const run = new RunDir(r.out);
-  run.writeRecipe({ stage: 'sft', ...r });
-  const loaded = loadModel(r.model), { model, tok } = loaded;
+/**
+ * Rendered, packed training rows as a batch source and the validation batches. Everything else
+ * (conversations, parsed sources, the tokenizer's cache) is dropped before training starts.
+ */
+function prepare(r: SftRecipe, model: Transformer, tok: ReturnType<typeof loadModel>['tok'], log: (s: string) => void) {
   const data = sftData(r);
   const train = render(model, tok, data.train, r.seqLen), val = render(model, tok, data.val, r.seqLen);
   releaseDataCaches();
   tok.tokenizer.clearCache();
   log(`sft: ${data.note}; ${train.rows.length} packed rows of ${r.seqLen} (${(train.fill * 100).toFixed(0)}% full${train.truncated ? `, ${train.truncated} truncated` : ''}); ${data.val.length} validation conversations`);
+  const nv = Math.min(64, val.rows.length), vs = new PackedSource(val.rows.slice(0, nv), Math.max(1, Math.min(r.batchSize, nv)), r.seqLen, 0, false);
+  const valBatches: Batch[] = Array.from({ length: Math.ceil(nv / vs.batchSize) }, () => vs.next());
+  return { source: new PackedSource(train.rows, r.batchSize, r.seqLen, r.seed), valBatches, trainRows: train.rows.length, trainExamples: data.train.length };
+}
+
+export function sft(r: SftRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): SftResult {
+  const run = new RunDir(r.out);
+  run.writeRecipe({ stage: 'sft', ...r });
+  const { model, tok } = loadModel(r.model);
+  const { source, valBatches, trainRows, trainExamples } = prepare(r, model, tok, log);
   if (r.method === 'full') model.trainAll();
   else {
     if (r.method === 'qlora') model.quantizeBase();
@@ -115,24 +143,22 @@ export function sft(r: SftRecipe, log: (s: string) => void = (s) => process.stde
   }
   const nTrain = model.trainable().reduce((s, [, t]) => s + t.size, 0);
   log(`sft: ${r.method}, ${(nTrain / 1e6).toFixed(3)}M trainable of ${(model.numParams() / 1e6).toFixed(2)}M parameters`);
-  const vs = new PackedSource(val.rows.slice(0, 64), Math.min(r.batchSize, Math.max(1, Math.min(64, val.rows.length))), r.seqLen, 0, false);
-  const valBatches: Batch[] = Array.from({ length: Math.ceil(Math.min(64, val.rows.length) / vs.batchSize) }, () => vs.next());
   const rowsPerStep = r.batchSize * r.gradAccum;
-  const steps = r.steps || Math.max(1, Math.ceil((r.epochs * train.rows.length) / rowsPerStep));
+  const steps = r.steps || Math.max(1, Math.ceil((r.epochs * trainRows) / rowsPerStep));
   const bestDir = join(r.out, 'best');
   const exportTo = (dir: string) => {
     if (r.method === 'full') saveModel(dir, model, tok.tokenizer);
     else saveAdapter(dir, model, r.model);
   };
   const res = trainLoop({
-    run, model, data: new PackedSource(train.rows, r.batchSize, r.seqLen, r.seed), steps, lr: r.lr,
+    run, model, data: source, steps, lr: r.lr,
     warmup: Math.max(1, Math.floor(steps * r.warmupRatio)), weightDecay: r.weightDecay, betas: [0.9, 0.999], gradAccum: r.gradAccum,
     evalEvery: r.evalEvery, evaluate: () => evalLoss(model, valBatches), onBest: () => exportTo(bestDir),
     saveEvery: r.evalEvery, resume: r.resume, label: `sft ${r.method}`, ...(r.killAfterStep ? { killAfterStep: r.killAfterStep } : {}), ...(r.quiet ? { quiet: true } : {}),
   });
   exportTo(join(r.out, 'final'));
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-  const out: SftResult = { outDir: r.out, steps: res.steps, bestVal: res.bestVal, bestStep: res.bestStep, seconds: res.seconds, tokensPerSec: res.tokensPerSec, trainRows: train.rows.length, trainExamples: data.train.length, peakRssMb };
+  const out: SftResult = { outDir: r.out, steps: res.steps, bestVal: res.bestVal, bestStep: res.bestStep, seconds: res.seconds, tokensPerSec: res.tokensPerSec, trainRows, trainExamples, peakRssMb };
   writeJsonAtomic(join(r.out, 'result.json'), out);
   log(`sft: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); best validation loss ${res.bestVal?.toFixed(3)} at step ${res.bestStep}; ${r.method === 'full' ? 'model' : 'adapter'} in ${bestDir}; peak RSS ${peakRssMb} MB`);
   return out;

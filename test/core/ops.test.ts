@@ -181,3 +181,17 @@ test('the seeded RNG is reproducible and restorable', () => {
   assert.deepEqual([a.uniform(), a.normal(), a.u32()], n1);
   assert.notDeepEqual(new Rng(1).u32(), new Rng(2).u32());
 });
+
+test('linear with a frozen bf16 or f16 weight equals linear with its f32 values', async () => {
+  const { f32ToBf16, bf16ToF32, f32ToF16, f16ToF32 } = await import('../../src/core/dtype.js');
+  const rng = new Rng(8), x = Tensor.randn([3, 6], rng).param(), w = Tensor.randn([4, 6], rng);
+  for (const [dt, enc, dec] of [['bf16', f32ToBf16, bf16ToF32], ['f16', f32ToF16, f16ToF32]] as const) {
+    const half = new Tensor(enc(w.f32), w.shape, dt), wide = new Tensor(dec(enc(w.f32)), w.shape);
+    const xa = x.detach().param(), xb = x.detach().param();
+    const ya = op.linear(xa, half), yb = op.linear(xb, wide);
+    assert.deepEqual(ya.toArray(), yb.toArray());
+    backward(op.sum(ya)); backward(op.sum(yb));
+    assert.deepEqual(xa.grad!.toArray(), xb.grad!.toArray());
+  }
+  assert.throws(() => op.linear(x, new Tensor(f32ToBf16(w.f32), w.shape, 'bf16').param()), /cannot be trained/);
+});
