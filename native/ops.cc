@@ -742,6 +742,18 @@ void vadd(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; i += W) st(out + i, ld(a + i, n - i) + ld(b + i, n - i), n - i);
 }
 
+
+// out (n) = levels[code]·absmax[block] for NF4 codes packed two per byte (low nibble first); runs
+// on every forward and backward of a QLoRA layer, so it is parallel and table-driven.
+void nf4Dequant(const uint8_t* codes, const float* absmax, const float* levels, int64_t bs, float* out, int64_t n) {
+  #pragma omp parallel for schedule(static) if (n > kParElems)
+  for (int64_t b0 = 0; b0 < n; b0 += bs) {
+    const float a = absmax[b0 / bs];
+    const int64_t e = std::min(n, b0 + bs);
+    for (int64_t i = b0; i < e; i++) out[i] = levels[(i & 1) ? codes[i >> 1] >> 4 : codes[i >> 1] & 15] * a;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // N-API wrappers: positional arguments exactly as in the Kernels interface.
 // ---------------------------------------------------------------------------------------------
@@ -821,6 +833,7 @@ Napi::Value SumSquares(const CI& i) { return Napi::Number::New(i.Env(), sum_squa
 Napi::Value Axpy(const CI& i) { axpy((float)Num(i[0]), F32(i[1]), F32(i[2]), Int(i[3])); return Undef(i); }
 Napi::Value AddBias(const CI& i) { addBias(F32(i[0]), F32(i[1]), Int(i[2]), Int(i[3])); return Undef(i); }
 Napi::Value SumRows(const CI& i) { sumRows(F32(i[0]), F32(i[1]), Int(i[2]), Int(i[3])); return Undef(i); }
+Napi::Value Nf4Dequant(const CI& i) { nf4Dequant(i[0].As<Napi::Uint8Array>().Data(), F32(i[1]), F32(i[2]), Int(i[3]), F32(i[4]), Int(i[5])); return Undef(i); }
 Napi::Value Vadd(const CI& i) { vadd(F32(i[0]), F32(i[1]), F32(i[2]), Int(i[3])); return Undef(i); }
 
 }  // namespace
@@ -835,7 +848,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
     {"crossEntropyFwd", CrossEntropyFwd}, {"crossEntropyBwd", CrossEntropyBwd},
     {"embeddingFwd", EmbeddingFwd}, {"embeddingBwd", EmbeddingBwd},
     {"adamw", Adamw}, {"sumSquares", SumSquares}, {"axpy", Axpy},
-    {"addBias", AddBias}, {"sumRows", SumRows}, {"vadd", Vadd},
+    {"addBias", AddBias}, {"sumRows", SumRows}, {"vadd", Vadd}, {"nf4Dequant", Nf4Dequant},
   };
   for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
 }

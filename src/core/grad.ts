@@ -153,6 +153,31 @@ export const gradRules: Record<string, Rule> = {
     return bias ? [dx, db] : [dx];
   },
 
+  loraLinear: (n, g) => {
+    const x = inp(n, 0), A = inp(n, 1), B = inp(n, 2), bias = n.inputs[3], k = K();
+    const { w, xd, mask, keep, u, s, rows, I, O, r } = S(n);
+    const dB = new Float32Array(O * r), dt = new Float32Array(rows * r), dA = new Float32Array(r * I);
+    k.gemm(true, false, O, r, rows, g, 0, u, 0, dB, 0, 0, 1, 0, 0, 0); // dB = gᵀ·u
+    k.gemm(false, false, rows, r, O, g, 0, B.f32, 0, dt, 0, 0, 1, 0, 0, 0); // du = g·B
+    for (let i = 0; i < dt.length; i++) dt[i] = dt[i]! * s; // dt = s·du
+    const xin: Float32Array = xd ?? x.f32;
+    k.gemm(true, false, r, I, rows, dt, 0, xin, 0, dA, 0, 0, 1, 0, 0, 0); // dA = dtᵀ·drop(x)
+    let dx: Float32Array | null = null;
+    if (x.requiresGrad) {
+      dx = new Float32Array(rows * I);
+      k.gemm(false, false, rows, I, O, g, 0, w.codes ? nf4Dense(w) : halfDense(w), 0, dx, 0, 0, 1, 0, 0, 0); // g·W
+      if (!mask) k.gemm(false, false, rows, I, r, dt, 0, A.f32, 0, dx, 0, 1, 1, 0, 0, 0); // + dt·A
+      else {
+        const dxd = new Float32Array(rows * I);
+        k.gemm(false, false, rows, I, r, dt, 0, A.f32, 0, dxd, 0, 0, 1, 0, 0, 0);
+        for (let i = 0; i < dxd.length; i++) if (mask[i]) dx[i] = dx[i]! + dxd[i]! * keep;
+      }
+    }
+    let db: Float32Array | null = null;
+    if (bias?.requiresGrad) { db = new Float32Array(O); k.sumRows(g, db, rows, O); }
+    return bias ? [dx, dA, dB, db] : [dx, dA, dB];
+  },
+
   embedding: (n, g) => {
     const t = inp(n, 0), { ids, C } = S(n), dt = new Float32Array(t.size);
     K().embeddingBwd(g, ids, dt, ids.length, C);

@@ -97,6 +97,9 @@ export interface Kernels {
   /** out = a + b elementwise (out may alias a or b). */
   vadd(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
 
+  /** out[i] = levels[code_i]·absmax[i / blockSize] for NF4 codes packed two per byte, low nibble first. */
+  nf4Dequant(codes: Uint8Array, absmax: Float32Array, levels: Float32Array, blockSize: number, out: Float32Array, n: number): void;
+
   /** Σ x² (in double precision). */
   sumSquares(x: Float32Array, n: number): number;
   /** y[i] += alpha·x[i] */
@@ -379,6 +382,13 @@ export const refKernels: Kernels = {
 
   vadd(a, b, out, n) {
     for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
+  },
+
+  nf4Dequant(codes, absmax, levels, blockSize, out, n) {
+    for (let i = 0; i < n; i++) {
+      const c = (i & 1) ? codes[i >> 1]! >> 4 : codes[i >> 1]! & 15;
+      out[i] = levels[c]! * absmax[(i / blockSize) | 0]!;
+    }
   },
 
   sumSquares(x, n) {

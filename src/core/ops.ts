@@ -391,20 +391,24 @@ export function tokenLogprobs(logits: Tensor, targets: Tensor | Int32Array): Ten
 
 // ---------------------------------------------------------------- dropout
 
-/**
- * Inverted dropout with a seeded mask; identity when p = 0 or not training. One draw from `rng`
- * seeds an inline xorshift32 for the mask, so the mask is reproducible without a method call per element.
- */
+/** A keep-mask for dropout: one draw from `rng` seeds an inline xorshift32, so the mask is
+ * reproducible without a method call per element. */
+function dropoutMask(n: number, p: number, rng: Rng): Uint8Array {
+  const mask = new Uint8Array(n), cut = Math.floor(p * 4294967296);
+  let st = rng.u32() | 1;
+  for (let i = 0; i < n; i++) {
+    st ^= st << 13; st ^= st >>> 17; st ^= st << 5;
+    if ((st >>> 0) >= cut) mask[i] = 1;
+  }
+  return mask;
+}
+
+/** Inverted dropout with a seeded mask; identity when p = 0 or not training. */
 export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor {
   if (p <= 0 || !training) return x;
   needF32('dropout', x);
-  const d = x.f32, out = new Float32Array(d.length), mask = new Uint8Array(d.length), s = 1 / (1 - p);
-  const cut = Math.floor(p * 4294967296);
-  let st = rng.u32() | 1;
-  for (let i = 0; i < d.length; i++) {
-    st ^= st << 13; st ^= st >>> 17; st ^= st << 5;
-    if ((st >>> 0) >= cut) { mask[i] = 1; out[i] = d[i]! * s; }
-  }
+  const d = x.f32, out = new Float32Array(d.length), mask = dropoutMask(d.length, p, rng), s = 1 / (1 - p);
+  for (let i = 0; i < d.length; i++) if (mask[i]) out[i] = d[i]! * s;
   return record(new Tensor(out, x.shape), 'dropout', [x], { mask, s });
 }
 
@@ -422,4 +426,34 @@ export function linearNF4(x: Tensor, w: NF4Weight, bias: Tensor | null = null): 
   K().gemm(false, true, rows, O, I, x.f32, 0, nf4Dense(w), 0, out, 0, 0, 1, 0, 0, 0);
   if (bias) K().addBias(out, bias.f32, rows, O);
   return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linearNF4', bias ? [x, bias] : [x], { w, rows, I, O });
+}
+
+/**
+ * A LoRA linear, fused: y = x·Wᵀ + bias + s·(drop(x)·Aᵀ)·Bᵀ with W frozen (f32, bf16/f16 or NF4).
+ * x: (..., in); W: (out, in); A: (r, in); B: (out, r). One output buffer; only the small
+ * u = s·drop(x)·Aᵀ (rows, r) is kept for backward (and the dropout mask, when there is one), so an
+ * adapter costs almost no activation memory beyond the layer it wraps.
+ */
+export function loraLinear(x: Tensor, w: Tensor | NF4Weight, bias: Tensor | null, A: Tensor, B: Tensor, s: number, p = 0, rng: Rng | null = null, training = false): Tensor {
+  needF32('loraLinear', x, A, B);
+  const [O, I] = w.shape as [number, number], r = A.shape[0]!;
+  if (x.shape[x.ndim - 1] !== I || A.shape[1] !== I || B.shape[0] !== O || B.shape[1] !== r)
+    fail('loraLinear', `input ${shapeStr(x.shape)}, weight ${shapeStr(w.shape)}, A ${shapeStr(A.shape)}, B ${shapeStr(B.shape)} do not fit`);
+  if (w instanceof Tensor && w.requiresGrad) fail('loraLinear', 'the base weight must be frozen');
+  const k = K(), rows = x.size / I, out = new Float32Array(rows * O);
+  k.gemm(false, true, rows, O, I, x.f32, 0, w instanceof Tensor ? halfDense(w) : nf4Dense(w), 0, out, 0, 0, 1, 0, 0, 0);
+  if (bias) k.addBias(out, bias.f32, rows, O);
+  let xd = x.f32, mask: Uint8Array | null = null;
+  if (p > 0 && training && rng) {
+    mask = dropoutMask(x.size, p, rng);
+    const src = x.f32, keep = 1 / (1 - p);
+    xd = new Float32Array(x.size);
+    for (let i = 0; i < xd.length; i++) if (mask[i]) xd[i] = src[i]! * keep;
+  }
+  const u = new Float32Array(rows * r);
+  k.gemm(false, true, rows, r, I, xd, 0, A.f32, 0, u, 0, 0, 1, 0, 0, 0);
+  for (let i = 0; i < u.length; i++) u[i] = u[i]! * s;
+  k.gemm(false, true, rows, O, r, u, 0, B.f32, 0, out, 0, 1, 1, 0, 0, 0);
+  return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'loraLinear', bias ? [x, A, B, bias] : [x, A, B],
+    { w, xd: mask ? xd : null, mask, keep: 1 / (1 - p), u, s, rows, I, O, r });
 }

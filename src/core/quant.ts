@@ -2,6 +2,7 @@
 // one f32 absmax and 16-level codes from the normal-quantile table bitsandbytes uses, two per byte.
 
 import type { Tensor } from './tensor.js';
+import { K } from './kernels.js';
 import { bf16ToF32, f16ToF32 } from './dtype.js';
 
 /** The 16 NF4 levels (bitsandbytes' table): quantiles of N(0,1) scaled to [−1, 1], with an exact 0. */
@@ -11,6 +12,8 @@ export const NF4_LEVELS = Float32Array.from([
   0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
   0.7229568362236023, 1.0,
 ]);
+
+const MIDPOINTS = Float32Array.from({ length: 15 }, (_, k) => (NF4_LEVELS[k]! + NF4_LEVELS[k + 1]!) / 2);
 
 export interface NF4Weight {
   shape: number[];
@@ -30,9 +33,9 @@ export function quantizeNF4(src: Float32Array, shape: number[], blockSize = 64):
     const inv = m > 0 ? 1 / m : 0;
     for (let i = lo; i < hi; i++) {
       const x = src[i]! * inv;
-      // nearest level (the table is sorted; 16 entries, a linear scan is fine at quantize time)
-      let best = 0, bd = Infinity;
-      for (let k = 0; k < 16; k++) { const d = Math.abs(x - NF4_LEVELS[k]!); if (d < bd) { bd = d; best = k; } }
+      // nearest level: binary search over the midpoints between the sorted levels
+      let best = 0;
+      for (let step = 8; step > 0; step >>= 1) if (best + step < 16 && x > MIDPOINTS[best + step - 1]!) best += step;
       codes[i >> 1] = (i & 1) ? (codes[i >> 1]! | (best << 4)) : best;
     }
   }
@@ -40,11 +43,7 @@ export function quantizeNF4(src: Float32Array, shape: number[], blockSize = 64):
 }
 
 export function dequantizeNF4(q: NF4Weight, out: Float32Array): Float32Array {
-  const { codes, absmax, blockSize } = q, n = out.length;
-  for (let i = 0; i < n; i++) {
-    const c = (i & 1) ? codes[i >> 1]! >> 4 : codes[i >> 1]! & 15;
-    out[i] = NF4_LEVELS[c]! * absmax[(i / blockSize) | 0]!;
-  }
+  K().nf4Dequant(q.codes, q.absmax, NF4_LEVELS, q.blockSize, out, out.length);
   return out;
 }
 

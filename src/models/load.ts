@@ -10,10 +10,11 @@ import type { Tokenizer } from '../tokenizer/index.js';
 
 export interface LoadedModel { model: Transformer; tok: TokenizerFolder; dir: string }
 
-export function loadModel(dir: string, opts: { adapter?: string | undefined } = {}): LoadedModel {
+/** nf4: store the block linears as NF4 while loading (QLoRA), never holding them in f32. */
+export function loadModel(dir: string, opts: { adapter?: string | undefined; nf4?: boolean } = {}): LoadedModel {
   if (!existsSync(join(dir, 'config.json'))) throw new Error(`${dir}: not a model folder (no config.json)`);
   const f = readModelFolder(dir);
-  const model = Transformer.fromTensors(f.config, f.tensors);
+  const model = Transformer.fromTensors(f.config, f.tensors, { nf4: opts.nf4 ?? false });
   const tok = loadTokenizerFolder(dir);
   if (tok.tokenizer.vocabSize > model.cfg.vocabSize) throw new Error(`${dir}: the tokenizer has ${tok.tokenizer.vocabSize} tokens but the model only ${model.cfg.vocabSize}`);
   if (opts.adapter) loadAdapter(opts.adapter, model);

@@ -51,6 +51,8 @@ export interface ForwardResult { logits: Tensor; hidden?: Tensor }
 
 const LINEARS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 const MLP_LINEARS = new Set<string>(['gate_proj', 'up_proj', 'down_proj']);
+/** The block linears QLoRA stores in NF4 (embeddings and norms stay f32). */
+const QUANTIZABLE = /\.(q|k|v|o|gate|up|down)_proj\.weight$/;
 
 export class Transformer {
   readonly cfg: ModelConfig;
@@ -64,13 +66,14 @@ export class Transformer {
   /** seeds LoRA dropout masks; saved in checkpoints so a resume replays them */
   readonly dropoutRng = new Rng(17);
 
-  constructor(cfg: ModelConfig, params: Map<string, Tensor>) {
+  constructor(cfg: ModelConfig, params: Map<string, Tensor>, nf4?: Map<string, NF4Weight>) {
     this.cfg = cfg;
     this.params = params;
+    if (nf4) for (const [name, q] of nf4) { this.frozenNF4.set(name, q); params.delete(name); }
     this.rope = cfg.positions === 'rope' ? op.ropeCache(headDim(cfg), cfg.maxPositions, cfg.ropeTheta) : null;
     const want = expectedShapes(cfg);
     for (const [name, shape] of want) {
-      const t = params.get(name);
+      const t = params.get(name) ?? (this.frozenNF4.has(name) ? { shape: this.frozenNF4.get(name)!.shape } : undefined);
       if (!t) throw new Error(`heed: model is missing parameter '${name}'`);
       if (t.shape.join() !== shape.join()) throw new Error(`heed: parameter '${name}' has shape [${t.shape}] but the config needs [${shape}]`);
     }
@@ -92,11 +95,18 @@ export class Transformer {
     return new Transformer(cfg, params);
   }
 
-  /** From canonical tensors of any float dtype (e.g. readModelFolder's). */
-  static fromTensors(cfg: ModelConfig, tensors: Map<string, TensorData>): Transformer {
-    const params = new Map<string, Tensor>();
-    for (const [name, td] of tensors) params.set(name, new Tensor(toF32(td), td.shape));
-    return new Transformer(cfg, params);
+  /**
+   * From canonical tensors of any float dtype (e.g. readModelFolder's). F32 tensors stay views of
+   * the file's buffer. With nf4, block linears are quantized straight from the file and everything
+   * else is copied, so the f32 file buffer can be freed (QLoRA's memory saving).
+   */
+  static fromTensors(cfg: ModelConfig, tensors: Map<string, TensorData>, opts: { nf4?: boolean } = {}): Transformer {
+    const params = new Map<string, Tensor>(), nf4 = new Map<string, NF4Weight>();
+    for (const [name, td] of tensors) {
+      if (opts.nf4 && QUANTIZABLE.test(name)) nf4.set(name, quantizeNF4(toF32(td), td.shape));
+      else params.set(name, new Tensor(opts.nf4 && td.dtype === 'F32' ? toF32(td).slice() : toF32(td), td.shape));
+    }
+    return new Transformer(cfg, params, nf4);
   }
 
   /** Canonical f32 tensors (LoRA not merged; NF4 weights dequantized). */
@@ -138,7 +148,7 @@ export class Transformer {
   /** QLoRA: stores every frozen linear weight of the blocks as NF4 (call before or after addLora). */
   quantizeBase(blockSize = 64): void {
     for (const [name, t] of [...this.params]) {
-      if (!/\.(q|k|v|o|gate|up|down)_proj\.weight$/.test(name)) continue;
+      if (!QUANTIZABLE.test(name)) continue;
       this.frozenNF4.set(name, quantizeNF4(t.f32, t.shape, blockSize));
       this.params.delete(name);
     }
@@ -167,14 +177,9 @@ export class Transformer {
 
   /** A linear layer with whatever is attached to it: NF4 base, LoRA adapter. */
   private proj(x: Tensor, prefix: string, training: boolean): Tensor {
-    const wn = `${prefix}.weight`, b = this.bias(`${prefix}.bias`), q = this.frozenNF4.get(wn);
-    let y = q ? op.linearNF4(x, q, b) : op.linear(x, this.p(wn), b);
-    const l = this.lora.get(wn);
-    if (l) {
-      const xd = op.dropout(x, this.loraConfig?.dropout ?? 0, this.dropoutRng, training);
-      y = op.add(y, op.scale(op.linear(op.linear(xd, l.A), l.B), l.scale));
-    }
-    return y;
+    const wn = `${prefix}.weight`, b = this.bias(`${prefix}.bias`), q = this.frozenNF4.get(wn), l = this.lora.get(wn);
+    if (l) return op.loraLinear(x, q ?? this.p(wn), b, l.A, l.B, l.scale, this.loraConfig?.dropout ?? 0, this.dropoutRng, training);
+    return q ? op.linearNF4(x, q, b) : op.linear(x, this.p(wn), b);
   }
 
   private norm(x: Tensor, prefix: string): Tensor {

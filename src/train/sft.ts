@@ -134,11 +134,10 @@ function prepare(r: SftRecipe, model: Transformer, tok: ReturnType<typeof loadMo
 export function sft(r: SftRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): SftResult {
   const run = new RunDir(r.out);
   run.writeRecipe({ stage: 'sft', ...r });
-  const { model, tok } = loadModel(r.model);
+  const { model, tok } = loadModel(r.model, { nf4: r.method === 'qlora' });
   const { source, valBatches, trainRows, trainExamples } = prepare(r, model, tok, log);
   if (r.method === 'full') model.trainAll();
   else {
-    if (r.method === 'qlora') model.quantizeBase();
     model.addLora(r.lora, r.seed);
   }
   const nTrain = model.trainable().reduce((s, [, t]) => s + t.size, 0);

@@ -8,6 +8,7 @@ import { Rng } from '../../src/core/rng.js';
 import { backward, noGrad } from '../../src/core/autograd.js';
 import { nativeKernels, useBackend } from '../../src/core/kernels.js';
 import * as op from '../../src/core/ops.js';
+import { quantizeNF4 } from '../../src/core/quant.js';
 
 interface Case {
   name: string;
@@ -90,6 +91,7 @@ function checkOp(c: Case): void {
 }
 
 const ids = (xs: number[], shape?: number[]) => Tensor.ints(xs, shape);
+const W56 = Tensor.randn([5, 6], new Rng(77));
 
 const cases: Case[] = [
   { name: 'add same', shapes: [[3, 5], [3, 5]], build: ([a, b]) => op.add(a!, b!) },
@@ -122,6 +124,8 @@ const cases: Case[] = [
   { name: 'matmul M=1 odd', shapes: [[1, 17], [17, 3]], build: ([a, b]) => op.matmul(a!, b!) },
   { name: 'linear bias', shapes: [[2, 3, 5], [4, 5], [4]], build: ([x, w, b]) => op.linear(x!, w!, b!) },
   { name: 'linear no bias M=1', shapes: [[1, 9], [7, 9]], build: ([x, w]) => op.linear(x!, w!) },
+  { name: 'loraLinear (bias)', shapes: [[2, 3, 6], [2, 6], [5, 2], [5]], build: ([x, A, B, b]) => op.loraLinear(x!, W56, b!, A!, B!, 1.5) },
+  { name: 'loraLinear (dropout, NF4 base)', shapes: [[4, 6], [3, 6], [5, 3]], build: ([x, A, B]) => op.loraLinear(x!, quantizeNF4(W56.f32, [5, 6]), null, A!, B!, 0.5, 0.3, new Rng(4), true) },
   { name: 'embedding repeated ids', shapes: [[6, 4]], build: ([t]) => op.embedding(t!, ids([1, 5, 1, 0, 1, 3], [2, 3])) },
   { name: 'layerNorm', shapes: [[3, 17], [17], [17]], build: ([x, w, b]) => op.layerNorm(x!, w!, b!) },
   { name: 'layerNorm no bias C=3', shapes: [[4, 3], [3]], build: ([x, w]) => op.layerNorm(x!, w!, null) },
@@ -194,4 +198,22 @@ test('linear with a frozen bf16 or f16 weight equals linear with its f32 values'
     assert.deepEqual(xa.grad!.toArray(), xb.grad!.toArray());
   }
   assert.throws(() => op.linear(x, new Tensor(f32ToBf16(w.f32), w.shape, 'bf16').param()), /cannot be trained/);
+});
+
+test('loraLinear equals the unfused composition', () => {
+  const rng = new Rng(21), x = Tensor.randn([7, 6], rng), W = Tensor.randn([5, 6], rng), b = Tensor.randn([5], rng);
+  const A = Tensor.randn([3, 6], rng), B = Tensor.randn([5, 3], rng);
+  const fused = op.loraLinear(x, W, b, A, B, 0.75).toArray();
+  const plain = op.add(op.linear(x, W, b), op.scale(op.linear(op.linear(x, A), B), 0.75)).toArray();
+  fused.forEach((v, i) => assert.ok(Math.abs(v - plain[i]!) < 1e-5, `${i}: ${v} vs ${plain[i]}`));
+});
+
+test('NF4 quantization picks the nearest level and dequantizes within half a level step', async () => {
+  const { quantizeNF4, dequantizeNF4, NF4_LEVELS } = await import('../../src/core/quant.js');
+  const rng = new Rng(5), x = Tensor.randn([8, 64], rng).f32, q = quantizeNF4(x, [8, 64]), y = dequantizeNF4(q, new Float32Array(x.length));
+  for (let i = 0; i < x.length; i++) {
+    const a = q.absmax[Math.floor(i / 64)]!, v = x[i]! / a;
+    const nearest = NF4_LEVELS.reduce((b, l) => (Math.abs(l - v) < Math.abs(b - v) ? l : b), NF4_LEVELS[0]!);
+    assert.ok(Math.abs(y[i]! - nearest * a) < 1e-6, `element ${i}`);
+  }
 });
