@@ -48,7 +48,11 @@ export interface MixtureOptions {
   heldoutFraction?: number;
 }
 
-export interface Mixture { train: Example[]; heldout: Example[]; zeroShot: Example[]; families: FamilyInfo[] }
+/**
+ * heldout: test examples of held-out items (for evaluation); validation: examples of other held-out
+ * items (for choosing checkpoints), so model selection never sees the test items.
+ */
+export interface Mixture { train: Example[]; validation: Example[]; heldout: Example[]; zeroShot: Example[]; families: FamilyInfo[] }
 
 const pools = new Map<string, Array<TaskItem<unknown>>>();
 
@@ -87,6 +91,7 @@ export function buildMixture(opts: MixtureOptions): Mixture {
 
   const train: Example[] = [];
   const heldout: Example[] = [];
+  const validation: Example[] = [];
   const zeroShot: Example[] = [];
   const families: FamilyInfo[] = [];
   for (const f of ALL_FAMILIES) {
@@ -114,11 +119,18 @@ export function buildMixture(opts: MixtureOptions): Mixture {
         if (order.length === 0) order = rng.shuffle(trainPool);
         train.push(render(f, order.pop() as TaskItem<unknown>, rng, `train/${f.name}/${info.train++}`));
       }
-      for (const it of rng.sample(heldPool, evalPerFamily)) heldout.push(render(f, it, rng, `heldout/${f.name}/${info.heldout++}`));
+      // held-out items split again by key: test items for evaluation, the others for validation,
+      // each sampled from its own seeded stream so neither depends on trainPerFamily
+      const testPool = heldPool.filter((it) => hashUnit(`${seed}:valtest:${it.key}`) >= 0.5);
+      const valPool = heldPool.filter((it) => hashUnit(`${seed}:valtest:${it.key}`) < 0.5);
+      const trng = new Rng(`${seed}:${f.name}:test`), vrng = new Rng(`${seed}:${f.name}:val`);
+      for (const it of trng.sample(testPool, evalPerFamily)) heldout.push(render(f, it, trng, `heldout/${f.name}/${info.heldout++}`));
+      let nv = 0;
+      for (const it of vrng.sample(valPool, evalPerFamily)) validation.push(render(f, it, vrng, `validation/${f.name}/${nv++}`));
     }
     families.push(info);
   }
-  return { train: new Rng(`${seed}:order`).shuffle(train), heldout, zeroShot, families };
+  return { train: new Rng(`${seed}:order`).shuffle(train), validation, heldout, zeroShot, families };
 }
 
 /** The example as a training conversation: its prompt followed by the answer as assistant turn. */

@@ -103,7 +103,7 @@ export function sftData(r: SftRecipe): { train: Conversation[]; val: Conversatio
   }
   const mix = buildMixture({ seed: r.seed, trainPerFamily: r.trainPerFamily, evalPerFamily: r.evalPerFamily });
   return {
-    train: mix.train.map(toConversation), val: mix.heldout.map(toConversation),
+    train: mix.train.map(toConversation), val: mix.validation.map(toConversation),
     note: `built-in mixture: ${mix.train.length} examples from ${mix.families.filter((f) => !f.zeroShot).length} families`,
   };
 }

@@ -46,6 +46,15 @@ describe('buildMixture', () => {
     for (const [name, xs] of byFamily(m.heldout)) assert.equal(new Set(xs.map((x) => x.item)).size, xs.length, name);
   });
 
+  it('keeps validation items (checkpoint selection) apart from test items and from training', () => {
+    const testKeys = new Set(m.heldout.map((x) => x.item)), trainKeys = new Set(m.train.map((x) => x.item));
+    assert.ok(m.validation.length > 0);
+    assert.deepEqual(m.validation.filter((x) => testKeys.has(x.item) || trainKeys.has(x.item)).map((x) => x.id), []);
+    // the test set does not depend on how much training data was drawn
+    const small = buildMixture({ ...opts, trainPerFamily: 1 });
+    assert.deepEqual(small.heldout.map((x) => x.id + x.answer), m.heldout.map((x) => x.id + x.answer));
+  });
+
   it('keeps zero-shot families out of training', () => {
     const zs = new Set(m.zeroShot.map((x) => x.family));
     assert.deepEqual([...zs].sort(), [...DEFAULT_ZERO_SHOT].sort());
