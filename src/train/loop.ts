@@ -3,6 +3,7 @@
 // periodic validation with the best step kept, checkpoints with exact resume, a time budget,
 // metrics.jsonl and a progress bar with ETA and tokens/s.
 import { backward, noGrad } from '../core/autograd.js';
+import { Rng } from '../core/rng.js';
 import { crossEntropy, reshape } from '../core/ops.js';
 import { AdamW, clipGradNorm, cosineLR } from '../nn/optim.js';
 import type { Transformer } from '../models/transformer.js';
@@ -17,6 +18,25 @@ export interface BatchSource {
   next(): Batch;
   state(): unknown;
   load(state: unknown): void;
+}
+
+/**
+ * Row indices 0..count−1 in a fresh seeded order each epoch (or in order, shuffle=false), with a
+ * position that checkpoints save and restore: the data cursor of every batch source.
+ */
+export class EpochOrder {
+  private epoch = 0; private pos = 0; private order = new Int32Array(0);
+  constructor(readonly count: number, private readonly seed: number, private readonly shuffle = true) { this.reorder(); }
+  private reorder(): void {
+    const idx = Array.from({ length: this.count }, (_, i) => i);
+    this.order = Int32Array.from(this.shuffle ? new Rng(this.seed + this.epoch).shuffle(idx) : idx);
+  }
+  next(): number {
+    if (this.pos >= this.order.length) { this.epoch++; this.pos = 0; this.reorder(); }
+    return this.order[this.pos++]!;
+  }
+  state(): unknown { return { epoch: this.epoch, pos: this.pos }; }
+  load(s: unknown): void { const st = s as { epoch: number; pos: number }; this.epoch = st.epoch; this.pos = st.pos; this.reorder(); }
 }
 
 export interface LoopOptions {

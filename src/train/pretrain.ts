@@ -11,7 +11,7 @@ import { Transformer } from '../models/transformer.js';
 import { saveModel } from '../models/load.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { RunDir } from './checkpoint.js';
-import { evalLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
+import { EpochOrder, evalLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
 
 export interface PretrainRecipe {
   out: string;
@@ -45,25 +45,22 @@ export interface PretrainResult { modelDir: string; valLoss: number; perplexity:
  * collection (and training allocates a lot) walk it.
  */
 export class WindowSource implements BatchSource {
-  private epoch = 0; private pos = 0; private order = new Int32Array(0);
-  readonly count: number;
-  constructor(private readonly stream: Int32Array, private readonly B: number, private readonly T: number, private readonly seed: number, limit = Infinity) {
-    this.count = Math.min(limit, Math.floor((stream.length - 1) / T));
-    this.shuffle();
+  private readonly order: EpochOrder;
+  constructor(private readonly stream: Int32Array, private readonly B: number, private readonly T: number, seed: number, limit = Infinity) {
+    this.order = new EpochOrder(Math.min(limit, Math.floor((stream.length - 1) / T)), seed);
   }
-  private shuffle(): void { this.order = Int32Array.from(new Rng(this.seed + this.epoch).shuffle(Array.from({ length: this.count }, (_, i) => i))); }
+  get count(): number { return this.order.count; }
   next(): Batch {
     const { B, T } = this, ids = new Int32Array(B * T), targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
-      if (this.pos >= this.order.length) { this.epoch++; this.pos = 0; this.shuffle(); }
-      const at = this.order[this.pos++]! * T;
+      const at = this.order.next() * T;
       ids.set(this.stream.subarray(at, at + T), b * T);
       targets.set(this.stream.subarray(at + 1, at + T + 1), b * T);
     }
     return { ids, targets, B, T };
   }
-  state(): unknown { return { epoch: this.epoch, pos: this.pos }; }
-  load(s: unknown): void { const st = s as { epoch: number; pos: number }; this.epoch = st.epoch; this.pos = st.pos; this.shuffle(); }
+  state(): unknown { return this.order.state(); }
+  load(s: unknown): void { this.order.load(s); }
 }
 
 function truncateDocs(docs: string[], maxChars: number): string[] {

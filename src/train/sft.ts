@@ -13,7 +13,7 @@ import { renderConversation } from '../tokenizer/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { LoraConfig, Transformer } from '../models/transformer.js';
 import { RunDir } from './checkpoint.js';
-import { evalLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
+import { EpochOrder, evalLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
 
 export interface SftRecipe {
   model: string;
@@ -51,37 +51,31 @@ export interface SftResult { outDir: string; steps: number; bestVal: number | nu
  * once in two typed arrays, so training holds no per-row objects for the GC to walk.
  */
 export class PackedSource implements BatchSource {
-  private epoch = 0; private pos = 0; private order = new Int32Array(0);
+  private readonly order: EpochOrder;
   private readonly ids: Int32Array; private readonly targets: Int32Array;
-  readonly rows: number;
-  constructor(packed: readonly PackedRow[], private readonly B: number, private readonly T: number, private readonly seed: number, private readonly shuffle = true) {
-    this.rows = packed.length;
-    this.ids = new Int32Array(this.rows * T);
-    this.targets = new Int32Array(this.rows * T).fill(-100);
+  constructor(packed: readonly PackedRow[], private readonly B: number, private readonly T: number, seed: number, shuffle = true) {
+    const n = packed.length;
+    this.ids = new Int32Array(n * T);
+    this.targets = new Int32Array(n * T).fill(-100);
     packed.forEach((r, i) => {
       for (let t = 0; t < T; t++) {
         this.ids[i * T + t] = r.ids[t]!;
         if (t + 1 < T && r.lossMask[t + 1] && r.segmentIds[t + 1] === r.segmentIds[t]) this.targets[i * T + t] = r.ids[t + 1]!;
       }
     });
-    this.reorder();
-  }
-  private reorder(): void {
-    const idx = Array.from({ length: this.rows }, (_, i) => i);
-    this.order = Int32Array.from(this.shuffle ? new Rng(this.seed + this.epoch).shuffle(idx) : idx);
+    this.order = new EpochOrder(n, seed, shuffle);
   }
   next(): Batch {
     const { B, T } = this, ids = new Int32Array(B * T), targets = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
-      if (this.pos >= this.order.length) { this.epoch++; this.pos = 0; this.reorder(); }
-      const r = this.order[this.pos++]! * T;
+      const r = this.order.next() * T;
       ids.set(this.ids.subarray(r, r + T), b * T);
       targets.set(this.targets.subarray(r, r + T), b * T);
     }
     return { ids, targets, B, T };
   }
-  state(): unknown { return { epoch: this.epoch, pos: this.pos }; }
-  load(s: unknown): void { const st = s as { epoch: number; pos: number }; this.epoch = st.epoch; this.pos = st.pos; this.reorder(); }
+  state(): unknown { return this.order.state(); }
+  load(s: unknown): void { this.order.load(s); }
   get batchSize(): number { return this.B; }
 }
 
