@@ -28,6 +28,8 @@ export interface SftRecipe {
   trainPerFamily: number;
   evalPerFamily: number;
   seqLen: number;
+  /** several conversations per row (fewer wasted tokens), or one per row (no conversation ever sees another) */
+  pack: boolean;
   batchSize: number;
   gradAccum: number;
   lr: number;
@@ -102,12 +104,16 @@ export function sftData(r: SftRecipe): { train: Conversation[]; val: Conversatio
   };
 }
 
-function render(model: Transformer, tok: ReturnType<typeof loadModel>['tok'], convs: Conversation[], seqLen: number) {
+function render(model: Transformer, tok: ReturnType<typeof loadModel>['tok'], convs: Conversation[], seqLen: number, pack: boolean) {
   if (!tok.chatTemplate) throw new Error('the model folder has no chat template (tokenizer_config.json chat_template)');
   const pad = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const seqs = convs.map((c) => renderConversation(tok.tokenizer, tok.chatTemplate!, c.messages.map((m) => ({ role: m.role, content: m.content }))));
   for (const s of seqs) for (const id of s.ids) if (id >= model.cfg.vocabSize) throw new Error(`token id ${id} is outside the model's vocabulary of ${model.cfg.vocabSize}`);
-  return packSequences(seqs, { seqLen, padId: pad });
+  if (pack) return packSequences(seqs, { seqLen, padId: pad });
+  // one conversation per row: pack each alone, then merge the counts
+  const each = seqs.map((q) => packSequences([q], { seqLen, padId: pad }));
+  const rows = each.flatMap((e) => e.rows), real = seqs.reduce((n, q) => n + Math.min(q.ids.length, seqLen), 0);
+  return { rows, sequences: seqs.length, truncated: each.reduce((n, e) => n + e.truncated, 0), empty: each.reduce((n, e) => n + e.empty, 0), padTokens: rows.length * seqLen - real, fill: real / Math.max(1, rows.length * seqLen) };
 }
 
 /**
@@ -116,7 +122,7 @@ function render(model: Transformer, tok: ReturnType<typeof loadModel>['tok'], co
  */
 function prepare(r: SftRecipe, model: Transformer, tok: ReturnType<typeof loadModel>['tok'], log: (s: string) => void) {
   const data = sftData(r);
-  const train = render(model, tok, data.train, r.seqLen), val = render(model, tok, data.val, r.seqLen);
+  const train = render(model, tok, data.train, r.seqLen, r.pack), val = render(model, tok, data.val, r.seqLen, r.pack);
   releaseDataCaches();
   tok.tokenizer.clearCache();
   log(`sft: ${data.note}; ${train.rows.length} packed rows of ${r.seqLen} (${(train.fill * 100).toFixed(0)}% full${train.truncated ? `, ${train.truncated} truncated` : ''}); ${data.val.length} validation conversations`);

@@ -36,7 +36,7 @@ before(() => {
 function recipe(out: string, over: Partial<SftRecipe> = {}): SftRecipe {
   return {
     model: base, out, method: 'full', lora: { r: 4, alpha: 8, dropout: 0.1, targetModules: ['q_proj', 'v_proj', 'gate_proj', 'down_proj'], rslora: false },
-    data, valData: '', skipBadLines: false, trainPerFamily: 1, evalPerFamily: 1, seqLen: 64, batchSize: 2, gradAccum: 2,
+    data, valData: '', skipBadLines: false, trainPerFamily: 1, evalPerFamily: 1, seqLen: 64, pack: true, batchSize: 2, gradAccum: 2,
     lr: 5e-3, weightDecay: 0, steps: 6, epochs: 1, warmupRatio: 0.1, evalEvery: 3, seed: 0, resume: false, quiet: true, ...over,
   };
 }
@@ -79,6 +79,13 @@ test('LoRA: only adapters train, PEFT folder round-trips, merge equals adapter-o
   let worst = 0;
   for (let i = 0; i < la.length; i++) worst = Math.max(worst, Math.abs(lm[i]! - la[i]!));
   assert.ok(worst < 1e-5, `merged vs adapter-on-base max |Δlogit| = ${worst}`);
+});
+
+test('pack: false gives each conversation its own row', () => {
+  const r = sft(recipe(join(root, 'nopack'), { pack: false, steps: 2 }), () => {});
+  assert.equal(r.trainRows, r.trainExamples);
+  const packed = sft(recipe(join(root, 'packed'), { steps: 2 }), () => {});
+  assert.ok(packed.trainRows < packed.trainExamples, `${packed.trainRows} packed rows for ${packed.trainExamples} conversations`);
 });
 
 test('QLoRA: trains adapters on an NF4 base whose weights stay quantized', () => {
