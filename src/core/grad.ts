@@ -7,7 +7,7 @@ import { K } from './kernels.js';
 import { reduceTo, broadcastKind, broadcastIndex, permuteCopy } from './shape.js';
 import type { RopeCache } from './ops.js';
 import { UNARY, type UnaryKind } from './unary.js';
-import { halfDense, nf4Dense } from './quant.js';
+import { denseWeight, isNF4 } from './quant.js';
 
 type Rule = (node: Node, g: Float32Array, out: Tensor) => Array<Float32Array | null>;
 type Saved = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -131,26 +131,13 @@ export const gradRules: Record<string, Rule> = {
   },
 
   linear: (n, g) => {
-    const x = inp(n, 0), w = inp(n, 1), bias = n.inputs[2], { rows, I, O } = S(n), k = K();
+    // inputs are [x, w?, bias?]: an NF4 weight is not a tensor and never trains
+    const { w, rows, I, O } = S(n), x = inp(n, 0), wt = isNF4(w) ? null : (w as Tensor), bias = n.inputs[wt ? 2 : 1], k = K();
     let dx: Float32Array | null = null, dw: Float32Array | null = null, db: Float32Array | null = null;
-    if (x.requiresGrad) { dx = new Float32Array(rows * I); k.gemm(false, false, rows, I, O, g, 0, halfDense(w), 0, dx, 0, 0, 1, 0, 0, 0); }
-    if (w.requiresGrad) { dw = new Float32Array(O * I); k.gemm(true, false, O, I, rows, g, 0, x.f32, 0, dw, 0, 0, 1, 0, 0, 0); }
-    if (bias?.requiresGrad) {
-      db = new Float32Array(O);
-      K().sumRows(g, db, rows, O);
-    }
-    return bias ? [dx, dw, db] : [dx, dw];
-  },
-
-  linearNF4: (n, g) => {
-    const x = inp(n, 0), bias = n.inputs[1], { w, rows, I, O } = S(n);
-    let dx: Float32Array | null = null, db: Float32Array | null = null;
-    if (x.requiresGrad) { dx = new Float32Array(rows * I); K().gemm(false, false, rows, I, O, g, 0, nf4Dense(w), 0, dx, 0, 0, 1, 0, 0, 0); }
-    if (bias?.requiresGrad) {
-      db = new Float32Array(O);
-      K().sumRows(g, db, rows, O);
-    }
-    return bias ? [dx, db] : [dx];
+    if (x.requiresGrad) { dx = new Float32Array(rows * I); k.gemm(false, false, rows, I, O, g, 0, denseWeight(w), 0, dx, 0, 0, 1, 0, 0, 0); }
+    if (wt?.requiresGrad) { dw = new Float32Array(O * I); k.gemm(true, false, O, I, rows, g, 0, x.f32, 0, dw, 0, 0, 1, 0, 0, 0); }
+    if (bias?.requiresGrad) { db = new Float32Array(O); k.sumRows(g, db, rows, O); }
+    return [dx, ...(wt ? [dw] : []), ...(bias ? [db] : [])];
   },
 
   loraLinear: (n, g) => {
@@ -165,7 +152,7 @@ export const gradRules: Record<string, Rule> = {
     let dx: Float32Array | null = null;
     if (x.requiresGrad) {
       dx = new Float32Array(rows * I);
-      k.gemm(false, false, rows, I, O, g, 0, w.codes ? nf4Dense(w) : halfDense(w), 0, dx, 0, 0, 1, 0, 0, 0); // g·W
+      k.gemm(false, false, rows, I, O, g, 0, denseWeight(w), 0, dx, 0, 0, 1, 0, 0, 0); // g·W
       if (!mask) k.gemm(false, false, rows, I, r, dt, 0, A.f32, 0, dx, 0, 1, 1, 0, 0, 0); // + dt·A
       else {
         const dxd = new Float32Array(rows * I);

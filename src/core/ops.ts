@@ -6,7 +6,7 @@ import { record } from './autograd.js';
 import { K } from './kernels.js';
 import { broadcastShapes, broadcastKind, broadcastIndex, permuteCopy } from './shape.js';
 import type { Rng } from './rng.js';
-import { halfDense, nf4Dense, type NF4Weight } from './quant.js';
+import { denseWeight, isNF4, type NF4Weight } from './quant.js';
 import { UNARY, type UnaryKind } from './unary.js';
 
 export { UNARY, type UnaryKind };
@@ -227,17 +227,21 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   return record(new Tensor(out, [...a.shape.slice(0, -2), M, N]), 'matmul', [a, b], { transA, transB, M, N, K: Ka, batch, shared: b.ndim === 2 });
 }
 
-/** y = x·Wᵀ + bias. x: (..., in); w: (out, in), f32 or a frozen bf16/f16; bias: (out) or null. Out: (..., out). */
-export function linear(x: Tensor, w: Tensor, bias: Tensor | null = null): Tensor {
+/**
+ * y = x·Wᵀ + bias. x: (..., in); w: (out, in): f32, or frozen in bf16/f16 or NF4 (QLoRA: dequantized
+ * again in backward instead of kept, which is what makes it small); bias: (out) or null.
+ * Out: (..., out).
+ */
+export function linear(x: Tensor, w: Tensor | NF4Weight, bias: Tensor | null = null): Tensor {
   needF32('linear', x);
   const [O, I] = w.shape as [number, number];
-  if (w.ndim !== 2 || x.shape[x.ndim - 1] !== I) fail('linear', `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)}`);
+  if (w.shape.length !== 2 || x.shape[x.ndim - 1] !== I) fail('linear', `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)}`);
   if (bias && bias.size !== O) fail('linear', `bias ${shapeStr(bias.shape)} does not match weight ${shapeStr(w.shape)}`);
   const rows = x.size / I, out = new Float32Array(rows * O);
-  K().gemm(false, true, rows, O, I, x.f32, 0, halfDense(w), 0, out, 0, 0, 1, 0, 0, 0);
+  K().gemm(false, true, rows, O, I, x.f32, 0, denseWeight(w), 0, out, 0, 0, 1, 0, 0, 0);
   if (bias) K().addBias(out, bias.f32, rows, O);
-  const inputs = bias ? [x, w, bias] : [x, w];
-  return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', inputs, { rows, I, O });
+  const inputs = [x, ...(isNF4(w) ? [] : [w]), ...(bias ? [bias] : [])];
+  return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', inputs, { w, rows, I, O });
 }
 
 // ---------------------------------------------------------------- embedding, norms, activations
@@ -412,22 +416,6 @@ export function dropout(x: Tensor, p: number, rng: Rng, training = true): Tensor
   return record(new Tensor(out, x.shape), 'dropout', [x], { mask, s });
 }
 
-// ---------------------------------------------------------------- quantized frozen weights (QLoRA)
-
-/**
- * y = x·Wᵀ + bias with W frozen in NF4 (out, in). Only x (and bias) get gradients; W is
- * dequantized again in backward instead of being kept, which is what makes QLoRA small.
- */
-export function linearNF4(x: Tensor, w: NF4Weight, bias: Tensor | null = null): Tensor {
-  needF32('linearNF4', x);
-  const [O, I] = w.shape as [number, number];
-  if (x.shape[x.ndim - 1] !== I) fail('linearNF4', `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)}`);
-  const rows = x.size / I, out = new Float32Array(rows * O);
-  K().gemm(false, true, rows, O, I, x.f32, 0, nf4Dense(w), 0, out, 0, 0, 1, 0, 0, 0);
-  if (bias) K().addBias(out, bias.f32, rows, O);
-  return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linearNF4', bias ? [x, bias] : [x], { w, rows, I, O });
-}
-
 /**
  * A LoRA linear, fused: y = x·Wᵀ + bias + s·(drop(x)·Aᵀ)·Bᵀ with W frozen (f32, bf16/f16 or NF4).
  * x: (..., in); W: (out, in); A: (r, in); B: (out, r). One output buffer; only the small
@@ -441,7 +429,7 @@ export function loraLinear(x: Tensor, w: Tensor | NF4Weight, bias: Tensor | null
     fail('loraLinear', `input ${shapeStr(x.shape)}, weight ${shapeStr(w.shape)}, A ${shapeStr(A.shape)}, B ${shapeStr(B.shape)} do not fit`);
   if (w instanceof Tensor && w.requiresGrad) fail('loraLinear', 'the base weight must be frozen');
   const k = K(), rows = x.size / I, out = new Float32Array(rows * O);
-  k.gemm(false, true, rows, O, I, x.f32, 0, w instanceof Tensor ? halfDense(w) : nf4Dense(w), 0, out, 0, 0, 1, 0, 0, 0);
+  k.gemm(false, true, rows, O, I, x.f32, 0, denseWeight(w), 0, out, 0, 0, 1, 0, 0, 0);
   if (bias) k.addBias(out, bias.f32, rows, O);
   let xd = x.f32, mask: Uint8Array | null = null;
   if (p > 0 && training && rng) {

@@ -50,24 +50,22 @@ export function dequantizeNF4(q: NF4Weight, out: Float32Array): Float32Array {
 /** Bytes held by a quantized weight. */
 export function nf4Bytes(q: NF4Weight): number { return q.codes.byteLength + q.absmax.byteLength; }
 
-let nf4Scratch = new Float32Array(0);
-/** Dequantizes into a scratch buffer shared by all NF4 linears (ops run one at a time). */
-export function nf4Dense(q: NF4Weight): Float32Array {
-  const n = q.shape[0]! * q.shape[1]!;
-  if (nf4Scratch.length < n) nf4Scratch = new Float32Array(n);
-  return dequantizeNF4(q, nf4Scratch.subarray(0, n));
-}
+let scratch = new Float32Array(0);
 
+/** True for an NF4-quantized weight (as opposed to a Tensor). */
+export function isNF4(w: Tensor | NF4Weight): w is NF4Weight { return (w as NF4Weight).codes !== undefined; }
 
-let halfScratch = new Float32Array(0);
 /**
- * The f32 values of a frozen bf16/f16 weight, widened into a scratch buffer shared by all such
- * linears (ops run one at a time; the result is only valid until the next call).
+ * The f32 values of a weight for a matmul: an f32 tensor's own storage; a frozen bf16/f16 tensor
+ * widened, or an NF4 weight dequantized, into one scratch buffer (ops run one at a time, so the
+ * result is only valid until the next call; copy it to keep it).
  */
-export function halfDense(w: Tensor): Float32Array {
-  if (w.dtype === 'f32') return w.f32;
-  if (w.requiresGrad) throw new Error(`heed: a ${w.dtype} weight cannot be trained (only frozen weights may be stored in half precision)`);
-  if (halfScratch.length < w.size) halfScratch = new Float32Array(w.size);
-  const out = halfScratch.subarray(0, w.size), src = w.data as Uint16Array;
-  return w.dtype === 'bf16' ? bf16ToF32(src, out) : f16ToF32(src, out);
+export function denseWeight(w: Tensor | NF4Weight): Float32Array {
+  if (!isNF4(w) && w.dtype === 'f32') return w.f32;
+  if (!isNF4(w) && w.requiresGrad) throw new Error(`heed: a ${w.dtype} weight cannot be trained (only frozen weights may be stored in half precision)`);
+  const n = w.shape[0]! * w.shape[1]!;
+  if (scratch.length < n) scratch = new Float32Array(n);
+  const out = scratch.subarray(0, n);
+  if (isNF4(w)) return dequantizeNF4(w, out);
+  return w.dtype === 'bf16' ? bf16ToF32(w.data as Uint16Array, out) : f16ToF32(w.data as Uint16Array, out);
 }

@@ -5,7 +5,7 @@
 import { Tensor } from '../core/tensor.js';
 import { Rng } from '../core/rng.js';
 import * as op from '../core/ops.js';
-import { quantizeNF4, nf4Dense, type NF4Weight } from '../core/quant.js';
+import { quantizeNF4, denseWeight, type NF4Weight } from '../core/quant.js';
 import { expectedShapes } from './hf-names.js';
 import { toF32, type TensorData } from './safetensors.js';
 import { headDim, type ModelConfig } from './config.js';
@@ -113,7 +113,7 @@ export class Transformer {
   toTensors(): Map<string, TensorData> {
     const out = new Map<string, TensorData>();
     for (const [name, t] of this.params) out.set(name, { dtype: 'F32', shape: [...t.shape], data: t.f32 });
-    for (const [name, q] of this.frozenNF4) out.set(name, { dtype: 'F32', shape: [...q.shape], data: nf4Dense(q).slice() });
+    for (const [name, q] of this.frozenNF4) out.set(name, { dtype: 'F32', shape: [...q.shape], data: denseWeight(q).slice() });
     return out;
   }
 
@@ -159,7 +159,7 @@ export class Transformer {
     for (const [name, l] of this.lora) {
       const q = this.frozenNF4.get(name);
       let w = this.params.get(name);
-      if (q) { w = new Tensor(nf4Dense(q).slice(), q.shape); this.frozenNF4.delete(name); this.params.set(name, w); }
+      if (q) { w = new Tensor(denseWeight(q).slice(), q.shape); this.frozenNF4.delete(name); this.params.set(name, w); }
       const ba = op.matmul(l.B.detach(), l.A.detach()), wd = w!.f32, d = ba.f32;
       for (let i = 0; i < wd.length; i++) wd[i] = wd[i]! + l.scale * d[i]!;
     }
@@ -179,7 +179,7 @@ export class Transformer {
   private proj(x: Tensor, prefix: string, training: boolean): Tensor {
     const wn = `${prefix}.weight`, b = this.bias(`${prefix}.bias`), q = this.frozenNF4.get(wn), l = this.lora.get(wn);
     if (l) return op.loraLinear(x, q ?? this.p(wn), b, l.A, l.B, l.scale, this.loraConfig?.dropout ?? 0, this.dropoutRng, training);
-    return q ? op.linearNF4(x, q, b) : op.linear(x, this.p(wn), b);
+    return op.linear(x, q ?? this.p(wn), b);
   }
 
   private norm(x: Tensor, prefix: string): Tensor {

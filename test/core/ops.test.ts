@@ -124,6 +124,7 @@ const cases: Case[] = [
   { name: 'matmul M=1 odd', shapes: [[1, 17], [17, 3]], build: ([a, b]) => op.matmul(a!, b!) },
   { name: 'linear bias', shapes: [[2, 3, 5], [4, 5], [4]], build: ([x, w, b]) => op.linear(x!, w!, b!) },
   { name: 'linear no bias M=1', shapes: [[1, 9], [7, 9]], build: ([x, w]) => op.linear(x!, w!) },
+  { name: 'linear with a frozen NF4 weight', shapes: [[2, 3, 6], [5]], build: ([x, b]) => op.linear(x!, quantizeNF4(W56.f32, [5, 6]), b!) },
   { name: 'loraLinear (bias)', shapes: [[2, 3, 6], [2, 6], [5, 2], [5]], build: ([x, A, B, b]) => op.loraLinear(x!, W56, b!, A!, B!, 1.5) },
   { name: 'loraLinear (dropout, NF4 base)', shapes: [[4, 6], [3, 6], [5, 3]], build: ([x, A, B]) => op.loraLinear(x!, quantizeNF4(W56.f32, [5, 6]), null, A!, B!, 0.5, 0.3, new Rng(4), true) },
   { name: 'embedding repeated ids', shapes: [[6, 4]], build: ([t]) => op.embedding(t!, ids([1, 5, 1, 0, 1, 3], [2, 3])) },
