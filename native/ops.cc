@@ -377,6 +377,8 @@ struct Attn {
   int64_t B, T, Tk, H, Hkv, D, qOff;
   float scale;
   const uint8_t* mask;
+  // (B, T) first key each query may see (packed sequences: the start of its own sequence), or null
+  const int32_t* kstart;
   int64_t ldq() const { return H * D; }
   int64_t ldk() const { return Hkv * D; }
   // Keys visible to query row t: [0, visible(t)).
@@ -384,15 +386,17 @@ struct Attn {
 };
 
 // Scaled, masked scores of row i (n visible columns, stored in row) → probabilities in place,
-// zero up to `upto`. Returns the row's log-sum-exp (−inf when nothing is visible).
-float softmax_row(float* row, int64_t n, int64_t upto, float scale, const uint8_t* km) {
+// zero up to `upto`; columns before `lo` are masked too. Returns the row's log-sum-exp (−inf when
+// nothing is visible).
+float softmax_row(float* row, int64_t n, int64_t upto, float scale, const uint8_t* km, int64_t lo) {
   vf mx = bc(kNegInf), sc = bc(scale);
   for (int64_t j = 0; j < n; j += W) {
     vf x = ld(row + j, n - j) * sc;
     if (km) x = keymask(x, km + j, n - j, kNegInf);
     st(row + j, x, n - j);
-    mx = vmax(mx, ld(row + j, n - j, kNegInf));
   }
+  if (lo > 0) std::fill(row, row + std::min(lo, n), kNegInf);
+  for (int64_t j = 0; j < n; j += W) mx = vmax(mx, ld(row + j, n - j, kNegInf));
   float m = hmax(mx);
   if (m == kNegInf) { std::fill(row, row + upto, 0.f); return kNegInf; }
   vf vm = bc(m), s = zero();
@@ -421,6 +425,7 @@ void attention_fwd(const Attn& a) {
       const float* kp = a.k + b * a.Tk * ldk + kh * D;
       const float* vp = a.v + b * a.Tk * ldk + kh * D;
       const uint8_t* km = a.mask ? a.mask + b * a.Tk : nullptr;
+      const int32_t* ks = a.kstart ? a.kstart + b * a.T : nullptr;
       if (packed) {
         pack_t(kp, ldk, nkAll, D, kt.data(), lds);
         pack_rows(vp, ldk, nkAll, D, vc.data());
@@ -444,7 +449,7 @@ void attention_fwd(const Attn& a) {
           }
         }
         for (int64_t i = 0; i < M; i++)
-          lp[i] = softmax_row(S.data() + i * lds, a.visible(t0 + i), nk, a.scale, km);
+          lp[i] = softmax_row(S.data() + i * lds, a.visible(t0 + i), nk, a.scale, km, ks ? ks[t0 + i] : 0);
         for (int64_t i0 = 0; i0 < M; i0 += MR) {
           int64_t r = std::min<int64_t>(MR, M - i0), n = a.visible(t0 + i0 + r - 1);
           mm(r, D, n, S.data() + i0 * lds, lds, 1, vb, ldv, op + i0 * ldq, ldq, false);
@@ -470,6 +475,7 @@ void attention_bwd(const Attn& a) {
       const float* kp = a.k + b * a.Tk * ldk + kh * D;
       const float* vp = a.v + b * a.Tk * ldk + kh * D;
       const uint8_t* km = a.mask ? a.mask + b * a.Tk : nullptr;
+      const int32_t* ks = a.kstart ? a.kstart + b * a.T : nullptr;
       pack_t(kp, ldk, nkAll, D, kt.data(), lds);
       pack_t(vp, ldk, nkAll, D, vt.data(), lds);
       pack_rows(kp, ldk, nkAll, D, kc.data());
@@ -507,6 +513,11 @@ void attention_bwd(const Attn& a) {
               vf p = vexp(s);
               st(pr + j, p, n - j);
               st(dr + j, p * (ld(dr + j, n - j) - di) * sc, n - j);
+            }
+            if (ks && ks[t0 + i] > 0) {
+              const int64_t lo = std::min<int64_t>(ks[t0 + i], n);
+              std::fill(pr, pr + lo, 0.f);
+              std::fill(dr, dr + lo, 0.f);
             }
             std::fill(pr + n, pr + nk, 0.f);
             std::fill(dr + n, dr + nk, 0.f);
@@ -802,6 +813,7 @@ Attn attn_args(const CI& i, bool bwd) {
   }
   a.B = Int(i[n]); a.T = Int(i[n + 1]); a.Tk = Int(i[n + 2]); a.H = Int(i[n + 3]); a.Hkv = Int(i[n + 4]);
   a.D = Int(i[n + 5]); a.qOff = Int(i[n + 6]); a.scale = (float)Num(i[n + 7]); a.mask = U8OrNull(i[n + 8]);
+  a.kstart = i.Length() > (size_t)(n + 9) && !i[n + 9].IsNull() && !i[n + 9].IsUndefined() ? I32(i[n + 9]) : nullptr;
   return a;
 }
 Napi::Value AttentionFwd(const CI& i) { attention_fwd(attn_args(i, false)); return Undef(i); }

@@ -198,7 +198,7 @@ export const gradRules: Record<string, Rule> = {
   attention: (n, g) => {
     const q = inp(n, 0), k = inp(n, 1), v = inp(n, 2), s = S(n);
     const dq = new Float32Array(q.size), dk = new Float32Array(k.size), dv = new Float32Array(v.size);
-    K().attentionBwd(q.f32, k.f32, v.f32, s.out, s.lse, g, dq, dk, dv, s.B, s.T, s.Tk, s.H, s.Hkv, s.D, s.qOffset, s.scale, s.mask);
+    K().attentionBwd(q.f32, k.f32, v.f32, s.out, s.lse, g, dq, dk, dv, s.B, s.T, s.Tk, s.H, s.Hkv, s.D, s.qOffset, s.scale, s.mask, s.ks);
     return [dq, dk, dv];
   },
 

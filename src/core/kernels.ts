@@ -52,15 +52,17 @@ export interface Kernels {
    * scaled scores (saved for backward). Query t sits at absolute position qOffset + t and sees keys
    * j ≤ qOffset + t. keyMask (B, Tk), 1 = real token, 0 = padding (never attended); may be null.
    * Head h reads kv head floor(h / (H / Hkv)). A query with no visible key gets out = 0, lse = -inf.
+   * keyStart (B, T), may be null: query t of row b sees only keys j ≥ keyStart[b·T + t] (packed
+   * sequences attend within their own sequence).
    */
   attentionFwd(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
     B: number, T: number, Tk: number, H: number, Hkv: number, D: number, qOffset: number, scale: number,
-    keyMask: Uint8Array | null): void;
+    keyMask: Uint8Array | null, keyStart?: Int32Array | null): void;
   /** dq (B,T,H,D), dk, dv (B,Tk,Hkv,D): overwrite. */
   attentionBwd(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
     dout: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array,
     B: number, T: number, Tk: number, H: number, Hkv: number, D: number, qOffset: number, scale: number,
-    keyMask: Uint8Array | null): void;
+    keyMask: Uint8Array | null, keyStart?: Int32Array | null): void;
 
   /** Row softmax over the last dim. y may alias x. */
   softmax(x: Float32Array, y: Float32Array, rows: number, C: number): void;
@@ -233,15 +235,16 @@ export const refKernels: Kernels = {
     }
   },
 
-  attentionFwd(q, k, v, out, lse, B, T, Tk, H, Hkv, D, qOffset, scale, keyMask) {
+  attentionFwd(q, k, v, out, lse, B, T, Tk, H, Hkv, D, qOffset, scale, keyMask, keyStart) {
     const grp = H / Hkv, sc = new Float64Array(Tk);
     for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
       const kh = Math.floor(h / grp);
       for (let t = 0; t < T; t++) {
         const qo = ((b * T + t) * H + h) * D, last = Math.min(Tk - 1, qOffset + t);
         let mx = -Infinity;
+        const first = keyStart ? keyStart[b * T + t]! : 0;
         for (let j = 0; j <= last; j++) {
-          if (keyMask && !keyMask[b * Tk + j]) { sc[j] = -Infinity; continue; }
+          if ((keyMask && !keyMask[b * Tk + j]) || j < first) { sc[j] = -Infinity; continue; }
           const ko = ((b * Tk + j) * Hkv + kh) * D;
           let s = 0;
           for (let d = 0; d < D; d++) s += q[qo + d]! * k[ko + d]!;
@@ -264,7 +267,7 @@ export const refKernels: Kernels = {
     }
   },
 
-  attentionBwd(q, k, v, out, lse, dout, dq, dk, dv, B, T, Tk, H, Hkv, D, qOffset, scale, keyMask) {
+  attentionBwd(q, k, v, out, lse, dout, dq, dk, dv, B, T, Tk, H, Hkv, D, qOffset, scale, keyMask, keyStart) {
     dq.fill(0, 0, B * T * H * D); dk.fill(0, 0, B * Tk * Hkv * D); dv.fill(0, 0, B * Tk * Hkv * D);
     const grp = H / Hkv, P = new Float64Array(Tk);
     for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
@@ -275,8 +278,9 @@ export const refKernels: Kernels = {
         if (L === -Infinity) continue;
         let dsum = 0; // Σ_d dout·out = Σ_j P_j dP_j
         for (let d = 0; d < D; d++) dsum += dout[qo + d]! * out[qo + d]!;
+        const first = keyStart ? keyStart[b * T + t]! : 0;
         for (let j = 0; j <= last; j++) {
-          if (keyMask && !keyMask[b * Tk + j]) { P[j] = 0; continue; }
+          if ((keyMask && !keyMask[b * Tk + j]) || j < first) { P[j] = 0; continue; }
           const ko = ((b * Tk + j) * Hkv + kh) * D;
           let s = 0;
           for (let d = 0; d < D; d++) s += q[qo + d]! * k[ko + d]!;

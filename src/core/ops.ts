@@ -323,6 +323,8 @@ export interface AttentionOptions {
   qOffset?: number;
   /** (B, Tk): 1 = real token, 0 = padding */
   keyMask?: Uint8Array | null;
+  /** (B, T): query t sees only keys j ≥ keyStart[b·T + t] (block-diagonal attention over packed sequences) */
+  keyStart?: Int32Array | null;
   scale?: number;
 }
 
@@ -337,9 +339,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     fail('attention', `q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)} do not fit (B,T,H,D)/(B,Tk,Hkv,D) with H divisible by Hkv`);
   const qOffset = opts.qOffset ?? Tk - T, scale = opts.scale ?? 1 / Math.sqrt(D), mask = opts.keyMask ?? null;
   if (mask && mask.length !== B * Tk) fail('attention', `keyMask has ${mask.length} entries, expected B·Tk = ${B * Tk}`);
+  const ks = opts.keyStart ?? null;
+  if (ks && ks.length !== B * T) fail('attention', `keyStart has ${ks.length} entries, expected B·T = ${B * T}`);
   const out = new Float32Array(q.size), lse = new Float32Array(B * H * T);
-  K().attentionFwd(q.f32, k.f32, v.f32, out, lse, B, T, Tk, H, Hkv, D, qOffset, scale, mask);
-  return record(new Tensor(out, q.shape), 'attention', [q, k, v], { out, lse, B, T, Tk, H, Hkv, D, qOffset, scale, mask });
+  K().attentionFwd(q.f32, k.f32, v.f32, out, lse, B, T, Tk, H, Hkv, D, qOffset, scale, mask, ks);
+  return record(new Tensor(out, q.shape), 'attention', [q, k, v], { out, lse, B, T, Tk, H, Hkv, D, qOffset, scale, mask, ks });
 }
 
 // ---------------------------------------------------------------- softmax and losses

@@ -38,6 +38,11 @@ export interface ForwardOptions {
   positions?: Int32Array;
   /** (B, Tk) 1 = real token, 0 = padding; with a cache Tk = Tmax */
   keyMask?: Uint8Array;
+  /**
+   * (B·T) packed-sequence ids: each run of equal ids in a row is one sequence, which attends only
+   * within itself and counts positions from 0 (as it would alone). Not with a cache.
+   */
+  segments?: Int32Array;
   cache?: KVCache;
   /** only compute logits for the last position of each row */
   lastOnly?: boolean;
@@ -193,7 +198,21 @@ export class Transformer {
     if (ids.length !== B * T) throw new Error(`heed: forward got ${ids.length} ids for B=${B}, T=${T}`);
     const cache = o.cache, pos0 = cache ? cache.len : 0;
     if (pos0 + T > (cache ? cache.Tmax : c.maxPositions)) throw new Error(`heed: sequence of ${pos0 + T} tokens exceeds the model's ${cache ? cache.Tmax : c.maxPositions} positions`);
-    let positions = o.positions;
+    let positions = o.positions, keyStart: Int32Array | null = null;
+    if (o.segments) {
+      if (cache) throw new Error('heed: forward takes segments or a cache, not both');
+      if (o.segments.length !== B * T) throw new Error(`heed: forward got ${o.segments.length} segment ids for B=${B}, T=${T}`);
+      keyStart = new Int32Array(B * T);
+      const pos = positions ? null : (positions = new Int32Array(B * T));
+      for (let b = 0; b < B; b++) {
+        let start = 0;
+        for (let t = 0; t < T; t++) {
+          if (t > 0 && o.segments[b * T + t] !== o.segments[b * T + t - 1]) start = t;
+          keyStart[b * T + t] = start;
+          if (pos) pos[b * T + t] = t - start;
+        }
+      }
+    }
     if (!positions) {
       positions = new Int32Array(B * T);
       for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = pos0 + t;
@@ -207,7 +226,7 @@ export class Transformer {
       let k = op.reshape(this.proj(h, `${L}.self_attn.k_proj`, training), [B, T, Hkv, D]);
       const v = op.reshape(this.proj(h, `${L}.self_attn.v_proj`, training), [B, T, Hkv, D]);
       if (this.rope) { q = op.rope(q, positions, this.rope); k = op.rope(k, positions, this.rope); }
-      const att = cache ? this.cachedAttention(q, k, v, cache, i, o.keyMask ?? null) : op.attention(q, k, v, { keyMask: o.keyMask ?? null });
+      const att = cache ? this.cachedAttention(q, k, v, cache, i, o.keyMask ?? null) : op.attention(q, k, v, { keyMask: o.keyMask ?? null, keyStart });
       x = op.add(x, this.proj(op.reshape(att, [B, T, H * D]), `${L}.self_attn.o_proj`, training));
       const h2 = this.norm(x, `${L}.post_attention_layernorm`);
       const m = c.mlp === 'swiglu'

@@ -11,7 +11,11 @@ import { RunDir } from './checkpoint.js';
 import { Progress } from './progress.js';
 
 /** One micro-batch: B rows of T tokens; targets −100 where no loss is taken. */
-export interface Batch { ids: Int32Array; targets: Int32Array; B: number; T: number }
+export interface Batch {
+  ids: Int32Array; targets: Int32Array; B: number; T: number;
+  /** packed-sequence ids (B·T): attention and positions stay within each sequence */
+  segments?: Int32Array;
+}
 
 /** A deterministic stream of batches whose position can be saved and restored. */
 export interface BatchSource {
@@ -81,7 +85,7 @@ export function evalLoss(model: Transformer, batches: Batch[]): number {
     for (const b of batches) {
       const c = targetCount(b);
       if (!c) continue;
-      const { logits } = model.forward(b.ids, b.B, b.T);
+      const { logits } = model.forward(b.ids, b.B, b.T, b.segments ? { segments: b.segments } : {});
       sum += crossEntropy(reshape(logits, [b.B * b.T, -1]), b.targets, 1).item();
       n += c;
     }
@@ -118,7 +122,7 @@ export function trainLoop(o: LoopOptions): LoopResult {
     let loss = 0;
     opt.zeroGrad();
     for (const b of micro) {
-      const { logits } = model.forward(b.ids, b.B, b.T, { training: true });
+      const { logits } = model.forward(b.ids, b.B, b.T, { training: true, ...(b.segments ? { segments: b.segments } : {}) });
       const l = crossEntropy(reshape(logits, [b.B * b.T, -1]), b.targets, denom);
       backward(l);
       loss += l.item();

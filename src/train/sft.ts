@@ -54,27 +54,30 @@ export interface SftResult { outDir: string; steps: number; bestVal: number | nu
  */
 export class PackedSource implements BatchSource {
   private readonly order: EpochOrder;
-  private readonly ids: Int32Array; private readonly targets: Int32Array;
+  private readonly ids: Int32Array; private readonly targets: Int32Array; private readonly segments: Int32Array;
   constructor(packed: readonly PackedRow[], private readonly B: number, private readonly T: number, seed: number, shuffle = true) {
     const n = packed.length;
     this.ids = new Int32Array(n * T);
+    this.segments = new Int32Array(n * T);
     this.targets = new Int32Array(n * T).fill(-100);
     packed.forEach((r, i) => {
       for (let t = 0; t < T; t++) {
         this.ids[i * T + t] = r.ids[t]!;
+        this.segments[i * T + t] = r.segmentIds[t]!;
         if (t + 1 < T && r.lossMask[t + 1] && r.segmentIds[t + 1] === r.segmentIds[t]) this.targets[i * T + t] = r.ids[t + 1]!;
       }
     });
     this.order = new EpochOrder(n, seed, shuffle);
   }
   next(): Batch {
-    const { B, T } = this, ids = new Int32Array(B * T), targets = new Int32Array(B * T);
+    const { B, T } = this, ids = new Int32Array(B * T), targets = new Int32Array(B * T), segments = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
       const r = this.order.next() * T;
       ids.set(this.ids.subarray(r, r + T), b * T);
       targets.set(this.targets.subarray(r, r + T), b * T);
+      segments.set(this.segments.subarray(r, r + T), b * T);
     }
-    return { ids, targets, B, T };
+    return { ids, targets, B, T, segments };
   }
   state(): unknown { return this.order.state(); }
   load(s: unknown): void { this.order.load(s); }

@@ -144,6 +144,7 @@ const cases: Case[] = [
   { name: 'attention GQA', shapes: [[2, 4, 4, 8], [2, 4, 2, 8], [2, 4, 2, 8]], build: ([q, k, v]) => op.attention(q!, k!, v!) },
   { name: 'attention query offset (KV cache)', shapes: [[1, 3, 2, 4], [1, 7, 1, 4], [1, 7, 1, 4]], build: ([q, k, v]) => op.attention(q!, k!, v!, { qOffset: 4 }) },
   { name: 'attention T=1 decode', shapes: [[2, 1, 2, 4], [2, 6, 2, 4], [2, 6, 2, 4]], build: ([q, k, v]) => op.attention(q!, k!, v!) },
+  { name: 'attention packed sequences (keyStart)', shapes: [[2, 6, 2, 4], [2, 6, 1, 4], [2, 6, 1, 4]], build: ([q, k, v]) => op.attention(q!, k!, v!, { keyStart: Int32Array.from([0, 0, 2, 2, 2, 5, 0, 1, 1, 1, 1, 1]) }) },
   { name: 'attention key padding', shapes: [[2, 4, 2, 4], [2, 4, 2, 4], [2, 4, 2, 4]], build: ([q, k, v]) => op.attention(q!, k!, v!, { keyMask: Uint8Array.from([0, 0, 1, 1, 1, 1, 1, 1]) }) },
 ];
 

@@ -130,7 +130,7 @@ test('rope, forward and inverse, in place and not', { skip }, () => {
   }
 });
 
-interface AttnCase { B: number; T: number; Tk: number; H: number; Hkv: number; D: number; qOffset: number; pad?: number[] }
+interface AttnCase { B: number; T: number; Tk: number; H: number; Hkv: number; D: number; qOffset: number; pad?: number[]; starts?: number[] }
 const ATTN: AttnCase[] = [
   { B: 1, T: 1, Tk: 1, H: 1, Hkv: 1, D: 1, qOffset: 0 },
   { B: 2, T: 5, Tk: 5, H: 2, Hkv: 2, D: 3, qOffset: 0 },
@@ -145,6 +145,9 @@ const ATTN: AttnCase[] = [
   { B: 2, T: 9, Tk: 9, H: 2, Hkv: 1, D: 8, qOffset: 0, pad: [0, 3] },
   { B: 2, T: 70, Tk: 70, H: 4, Hkv: 2, D: 32, qOffset: 0, pad: [2, 11] },
   { B: 2, T: 1, Tk: 40, H: 4, Hkv: 4, D: 64, qOffset: 39, pad: [5, 40] },
+  // Packed sequences: each query sees keys from its own sequence's start (block-diagonal causal).
+  { B: 2, T: 70, Tk: 70, H: 4, Hkv: 2, D: 32, qOffset: 0, starts: [0, 13, 40, 66] },
+  { B: 1, T: 9, Tk: 9, H: 2, Hkv: 1, D: 8, qOffset: 0, starts: [0, 1, 2, 8] },
 ];
 
 test('attention fwd/bwd', { skip }, () => {
@@ -158,13 +161,23 @@ test('attention fwd/bwd', { skip }, () => {
       c.pad.forEach((p, b) => mask!.fill(0, b * Tk, b * Tk + p));
       mask[Tk - 1] = 0; // a padded key in the middle of visible ones, too
     }
+    let ks: Int32Array | null = null;
+    if (c.starts) {
+      ks = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) ks[b * T + t] = Math.max(...c.starts.filter((s) => s <= t));
+    }
     const no = () => new Float32Array(B * T * H * D).fill(NaN), nl = () => new Float32Array(B * H * T).fill(NaN);
-    same('attentionFwd', () => [q, k, v, no(), nl(), B, T, Tk, H, Hkv, D, qOffset, scale, mask], [3, 4], `${lab} fwd`);
+    same('attentionFwd', () => [q, k, v, no(), nl(), B, T, Tk, H, Hkv, D, qOffset, scale, mask, ks], [3, 4], `${lab} fwd`);
     const out = no(), lse = nl();
-    refKernels.attentionFwd(q, k, v, out, lse, B, T, Tk, H, Hkv, D, qOffset, scale, mask);
+    refKernels.attentionFwd(q, k, v, out, lse, B, T, Tk, H, Hkv, D, qOffset, scale, mask, ks);
     if (c.pad) assert.ok(lse.includes(-Infinity), `${lab}: expected a row with no visible key`);
+    if (ks) {
+      // a sequence's first query sees only itself: its output is its own value row
+      const t = c.starts![1]!, o = (t * H) * D, kv = (t * Hkv) * D;
+      for (let d = 0; d < D; d++) assert.ok(Math.abs(out[o + d]! - v[kv + d]!) < 1e-5, `${lab}: query ${t} must see only key ${t}`);
+    }
     const dout = randn(out.length), nk = () => randn(B * Tk * Hkv * D);
-    same('attentionBwd', () => [q, k, v, out, lse, dout, no(), nk(), nk(), B, T, Tk, H, Hkv, D, qOffset, scale, mask],
+    same('attentionBwd', () => [q, k, v, out, lse, dout, no(), nk(), nk(), B, T, Tk, H, Hkv, D, qOffset, scale, mask, ks],
       [6, 7, 8], `${lab} bwd`);
   }
 });
