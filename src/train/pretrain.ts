@@ -37,7 +37,7 @@ export interface PretrainRecipe {
   quiet?: boolean;
 }
 
-export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; steps: number; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
+export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; copy: CopyProbe; steps: number; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
 
 /**
  * Windows of T+1 tokens of one token stream (window i starts at i·T), visited in a fresh seeded order
@@ -61,6 +61,25 @@ export class WindowSource implements BatchSource {
   }
   state(): unknown { return this.order.state(); }
   load(s: unknown): void { this.order.load(s); }
+}
+
+export interface CopyProbe { firstReading: number; secondReading: number }
+
+/**
+ * In-context copying: mean loss on validation passages (64 tokens) at their first reading and
+ * when the same passage follows again at once. A model that uses its context to copy has a much
+ * lower second-reading loss; one that does not, about the same.
+ */
+export function copyProbe(model: Transformer, val: Int32Array, passages = 16, L = 64): CopyProbe {
+  const n = Math.min(passages, Math.floor(val.length / L));
+  if (n === 0) return { firstReading: NaN, secondReading: NaN };
+  const T = 2 * L, ids = new Int32Array(n * T), first = new Int32Array(n * T).fill(-100), second = new Int32Array(n * T).fill(-100);
+  for (let b = 0; b < n; b++) {
+    const p = val.subarray(b * L, b * L + L);
+    ids.set(p, b * T); ids.set(p, b * T + L);
+    for (let t = 0; t < L - 1; t++) { first[b * T + t] = p[t + 1]!; second[b * T + L + t] = p[t + 1]!; }
+  }
+  return { firstReading: evalLoss(model, [{ ids, targets: first, B: n, T }]), secondReading: evalLoss(model, [{ ids, targets: second, B: n, T }]) };
 }
 
 function truncateDocs(docs: string[], maxChars: number): string[] {
@@ -106,8 +125,9 @@ export function pretrain(r: PretrainRecipe, log: (s: string) => void = (s) => pr
   });
   const valLoss = evalLoss(model, valBatches), modelDir = join(r.out, 'model');
   saveModel(modelDir, model, tok);
-  const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), steps: res.steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
+  const copy = copyProbe(model, val);
+  const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), copy, steps: res.steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
   writeJsonAtomic(join(r.out, 'result.json'), out);
-  log(`pretrain: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); validation loss ${valLoss.toFixed(3)}, perplexity ${Math.exp(valLoss).toFixed(1)}; model in ${modelDir}`);
+  log(`pretrain: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); validation loss ${valLoss.toFixed(3)}, perplexity ${Math.exp(valLoss).toFixed(1)}; loss on a repeated passage ${copy.firstReading.toFixed(2)} → ${copy.secondReading.toFixed(2)} (in-context copying); model in ${modelDir}`);
   return out;
 }

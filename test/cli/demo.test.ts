@@ -18,6 +18,7 @@ test('heed demo --quick runs pretrain → data → sft → eval and writes summa
     assert.ok(Number.isFinite(s.stages[stage][k]) && s.stages[stage][k] >= 0 && s.stages[stage][k] <= 1, `${stage}.${k}`);
   }
   assert.ok(s.seconds > 0 && Number.isFinite(s.pretrain.perplexity));
+  assert.ok(Number.isFinite(s.pretrain.copy_first_reading) && Number.isFinite(s.pretrain.copy_second_reading));
   // the base model has never seen a chat turn end; fine-tuning teaches it to
   assert.ok(s.stages.sft.format_compliance > s.stages.base.format_compliance, JSON.stringify(s.stages));
   assert.match(r.stdout, /held-out examples/);
