@@ -394,9 +394,13 @@ float softmax_row(float* row, int64_t n, int64_t upto, float scale, const uint8_
     vf x = ld(row + j, n - j) * sc;
     if (km) x = keymask(x, km + j, n - j, kNegInf);
     st(row + j, x, n - j);
+    mx = vmax(mx, ld(row + j, n - j, kNegInf));
   }
-  if (lo > 0) std::fill(row, row + std::min(lo, n), kNegInf);
-  for (int64_t j = 0; j < n; j += W) mx = vmax(mx, ld(row + j, n - j, kNegInf));
+  if (lo > 0) {  // packed sequences: columns before the query's own sequence are masked out
+    std::fill(row, row + std::min(lo, n), kNegInf);
+    mx = bc(kNegInf);
+    for (int64_t j = lo; j < n; j += W) mx = vmax(mx, ld(row + j, n - j, kNegInf));
+  }
   float m = hmax(mx);
   if (m == kNegInf) { std::fill(row, row + upto, 0.f); return kNegInf; }
   vf vm = bc(m), s = zero();
