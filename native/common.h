@@ -10,6 +10,7 @@ inline float* F32(const Napi::Value& v) { return v.As<Napi::Float32Array>().Data
 inline float* F32OrNull(const Napi::Value& v) { return v.IsNull() || v.IsUndefined() ? nullptr : v.As<Napi::Float32Array>().Data(); }
 inline int32_t* I32(const Napi::Value& v) { return v.As<Napi::Int32Array>().Data(); }
 inline uint8_t* U8OrNull(const Napi::Value& v) { return v.IsNull() || v.IsUndefined() ? nullptr : v.As<Napi::Uint8Array>().Data(); }
+inline int32_t* I32OrNull(const Napi::Value& v) { return v.IsNull() || v.IsUndefined() ? nullptr : v.As<Napi::Int32Array>().Data(); }
 inline int64_t Int(const Napi::Value& v) { return v.As<Napi::Number>().Int64Value(); }
 inline double Num(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(); }
 inline bool Bool(const Napi::Value& v) { return v.As<Napi::Boolean>().Value(); }

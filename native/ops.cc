@@ -817,7 +817,7 @@ Attn attn_args(const CI& i, bool bwd) {
   }
   a.B = Int(i[n]); a.T = Int(i[n + 1]); a.Tk = Int(i[n + 2]); a.H = Int(i[n + 3]); a.Hkv = Int(i[n + 4]);
   a.D = Int(i[n + 5]); a.qOff = Int(i[n + 6]); a.scale = (float)Num(i[n + 7]); a.mask = U8OrNull(i[n + 8]);
-  a.kstart = i.Length() > (size_t)(n + 9) && !i[n + 9].IsNull() && !i[n + 9].IsUndefined() ? I32(i[n + 9]) : nullptr;
+  a.kstart = I32OrNull(i[n + 9]);  // an argument past the end reads as undefined
   return a;
 }
 Napi::Value AttentionFwd(const CI& i) { attention_fwd(attn_args(i, false)); return Undef(i); }

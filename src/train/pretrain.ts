@@ -3,6 +3,8 @@
 // in npm packages). Writes a Hugging Face model folder and reports validation loss and perplexity.
 import { join } from 'node:path';
 import { Rng } from '../core/rng.js';
+import { noGrad } from '../core/autograd.js';
+import { crossEntropy, reshape } from '../core/ops.js';
 import { buildCorpus, releaseDataCaches, type CorpusSource } from '../data/index.js';
 import { chunkDocuments } from '../data/pack.js';
 import { trainBPE, type Tokenizer } from '../tokenizer/index.js';
@@ -79,7 +81,11 @@ export function copyProbe(model: Transformer, val: Int32Array, passages = 16, L 
     ids.set(p, b * T); ids.set(p, b * T + L);
     for (let t = 0; t < L - 1; t++) { first[b * T + t] = p[t + 1]!; second[b * T + L + t] = p[t + 1]!; }
   }
-  return { firstReading: evalLoss(model, [{ ids, targets: first, B: n, T }]), secondReading: evalLoss(model, [{ ids, targets: second, B: n, T }]) };
+  // one forward pass; both readings are scored from the same logits
+  return noGrad(() => {
+    const logits = reshape(model.forward(ids, n, T).logits, [n * T, -1]);
+    return { firstReading: crossEntropy(logits, first).item(), secondReading: crossEntropy(logits, second).item() };
+  });
 }
 
 function truncateDocs(docs: string[], maxChars: number): string[] {
