@@ -1,11 +1,13 @@
-// The built-in pretraining corpus: SOTU addresses, Moby-Dick chapters and WordNet glosses as
-// readable sentences; cleaned, paragraph-deduplicated and split into train/val by document.
+// The built-in pretraining corpus: SOTU addresses, Moby-Dick chapters, WordNet glosses as
+// readable sentences and an almanac of country and US state facts; cleaned, paragraph-deduplicated
+// and split into train/val by document.
+import { almanacDocs } from './almanac.js';
 import { hashUnit } from './rng.js';
 import { nearDupKey, textHash } from './score.js';
 import { loadMobyDick, loadSotu, loadWordNet, type RawDoc, type Synset } from './sources.js';
 
-export type CorpusSource = 'sotu' | 'moby-dick' | 'wordnet';
-export const CORPUS_SOURCES: readonly CorpusSource[] = ['sotu', 'moby-dick', 'wordnet'];
+export type CorpusSource = 'sotu' | 'moby-dick' | 'wordnet' | 'almanac';
+export const CORPUS_SOURCES: readonly CorpusSource[] = ['sotu', 'moby-dick', 'wordnet', 'almanac'];
 
 export interface CorpusOptions {
   sources?: readonly CorpusSource[];
@@ -14,6 +16,8 @@ export interface CorpusOptions {
   seed: number;
   /** Paragraphs shorter than this many characters are dropped as fragments (default 40). */
   minParagraphChars?: number;
+  /** Differently worded copies of each almanac entry (default 300; see almanac.ts). */
+  almanacVariants?: number;
 }
 
 export interface SourceStats { docs: number; chars: number; trainDocs: number; valDocs: number; trainChars: number; valChars: number }
@@ -117,12 +121,14 @@ export function buildCorpus(opts: CorpusOptions): Corpus {
   const sources = opts.sources ?? CORPUS_SOURCES;
   const minChars = opts.minParagraphChars ?? 40;
   if (!(opts.valFraction >= 0 && opts.valFraction < 1)) throw new Error(`valFraction must be in [0, 1), got ${opts.valFraction}`);
-  const raw: Array<{ id: string; source: CorpusSource; paras: string[]; joiner: string; minChars: number }> = [];
+  const raw: Array<{ id: string; source: CorpusSource; paras: string[]; joiner: string; minChars: number; dedup: boolean }> = [];
   for (const src of sources) {
-    if (src === 'sotu') for (const d of loadSotu()) raw.push({ id: d.id, source: src, paras: sotuParagraphs(d), joiner: '\n\n', minChars });
-    else if (src === 'moby-dick') for (const d of loadMobyDick()) raw.push({ id: d.id, source: src, paras: mobyParagraphs(d), joiner: '\n\n', minChars });
+    if (src === 'sotu') for (const d of loadSotu()) raw.push({ id: d.id, source: src, paras: sotuParagraphs(d), joiner: '\n\n', minChars, dedup: true });
+    else if (src === 'moby-dick') for (const d of loadMobyDick()) raw.push({ id: d.id, source: src, paras: mobyParagraphs(d), joiner: '\n\n', minChars, dedup: true });
     // Glosses are short by nature; only the fragment filter's floor applies to them.
-    else if (src === 'wordnet') for (const d of wordnetDocs()) raw.push({ id: d.id, source: src, paras: d.paras, joiner: '\n', minChars: 12 });
+    else if (src === 'wordnet') for (const d of wordnetDocs()) raw.push({ id: d.id, source: src, paras: d.paras, joiner: '\n', minChars: 12, dedup: true });
+    // The almanac repeats its facts on purpose (in new wording each time), so dedup leaves it be.
+    else if (src === 'almanac') for (const d of almanacDocs(opts.almanacVariants ?? 300, opts.seed)) raw.push({ id: d.id, source: src, paras: d.paras, joiner: '\n', minChars: 0, dedup: false });
     else throw new Error(`unknown corpus source "${String(src)}" (expected ${CORPUS_SOURCES.join(', ')})`);
   }
 
@@ -136,6 +142,7 @@ export function buildCorpus(opts: CorpusOptions): Corpus {
     const kept: string[] = [];
     for (const p of d.paras) {
       if (p.length < d.minChars) { droppedFragments++; continue; }
+      if (!d.dedup) { kept.push(p); continue; }
       const h = textHash(nearDupKey(p));
       if (seen.has(h)) { duplicateParagraphs++; continue; }
       seen.add(h);
@@ -148,7 +155,9 @@ export function buildCorpus(opts: CorpusOptions): Corpus {
   const valDocs: CorpusDoc[] = [];
   const perSource: Record<string, SourceStats> = {};
   for (const d of docs) {
-    const isVal = hashUnit(`${opts.seed}:corpus:${d.id}`) < opts.valFraction;
+    // Almanac documents restate facts found in other almanac documents, so they would measure
+    // recall rather than prediction: they are all kept for training.
+    const isVal = d.source !== 'almanac' && hashUnit(`${opts.seed}:corpus:${d.id}`) < opts.valFraction;
     (isVal ? valDocs : trainDocs).push(d);
     const st = (perSource[d.source] ??= { docs: 0, chars: 0, trainDocs: 0, valDocs: 0, trainChars: 0, valChars: 0 });
     st.docs++;

@@ -7,7 +7,9 @@ import { noGrad } from '../core/autograd.js';
 import { crossEntropy, reshape } from '../core/ops.js';
 import { buildCorpus, releaseDataCaches, type CorpusSource } from '../data/index.js';
 import { chunkDocuments } from '../data/pack.js';
-import { trainBPE, type Tokenizer } from '../tokenizer/index.js';
+import { loadCountries } from '../data/sources.js';
+import { generate } from '../models/generate.js';
+import { trainBPE, WORDS_PATTERN, type Tokenizer } from '../tokenizer/index.js';
 import { PRESETS, type ModelConfig, type PresetName } from '../models/config.js';
 import { Transformer } from '../models/transformer.js';
 import { saveModel } from '../models/load.js';
@@ -21,6 +23,8 @@ export interface PretrainRecipe {
   /** overrides of the preset's shape, e.g. { nLayer: 2 } */
   model?: Partial<ModelConfig>;
   vocabSize: number;
+  /** spaces as tokens of their own (WORDS_PATTERN) rather than Qwen2's " word" tokens */
+  splitSpaces?: boolean;
   seqLen: number;
   batchSize: number;
   lr: number;
@@ -39,7 +43,7 @@ export interface PretrainRecipe {
   quiet?: boolean;
 }
 
-export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; copy: CopyProbe; steps: number; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
+export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; copy: CopyProbe; capitals: FactProbe; steps: number; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
 
 /**
  * Windows of T+1 tokens of one token stream (window i starts at i·T), visited in a fresh seeded order
@@ -88,6 +92,21 @@ export function copyProbe(model: Transformer, val: Int32Array, passages = 16, L 
   });
 }
 
+export interface FactProbe { correct: number; n: number }
+
+/**
+ * Stored facts: greedy completions of "The capital of <country> is" over the countries-list
+ * countries, counted right when they start with the capital. The almanac corpus source states
+ * these facts; without it a small model gets almost none.
+ */
+export function capitalsProbe(model: Transformer, tok: Tokenizer, limit = Infinity): FactProbe {
+  const cs = loadCountries().filter((c) => c.capital !== '').slice(0, limit);
+  const eos = tok.tokenToId('<|endoftext|>');
+  const r = generate(model, cs.map((c) => tok.encode(`The capital of ${c.name} is`)), { maxNewTokens: 16, temperature: 0, ...(eos !== undefined ? { stopTokens: [eos] } : {}) });
+  const correct = r.tokens.filter((ids, i) => tok.decode(ids).trimStart().startsWith(cs[i]!.capital)).length;
+  return { correct, n: cs.length };
+}
+
 function truncateDocs(docs: string[], maxChars: number): string[] {
   if (!maxChars) return docs;
   const out: string[] = [];
@@ -104,7 +123,7 @@ function prepare(r: PretrainRecipe, log: (s: string) => void): { tok: Tokenizer;
   const valText = truncateDocs(corpus.val, r.maxChars ? Math.max(20000, r.maxChars / 30) : 0);
   const chars = trainText.reduce((s, d) => s + d.length, 0);
   log(`pretrain: corpus ${(chars / 1e6).toFixed(2)}M chars in ${trainText.length} documents (${r.sources.join(', ')}); validation ${valText.length} documents`);
-  const tok: Tokenizer = trainBPE(trainText, { vocabSize: r.vocabSize });
+  const tok: Tokenizer = trainBPE(trainText, { vocabSize: r.vocabSize, ...(r.splitSpaces ? { pattern: WORDS_PATTERN } : {}) });
   const eos = tok.tokenToId('<|endoftext|>')!;
   const train = chunkDocuments(trainText.map((d) => tok.encode(d)), { seqLen: r.seqLen, eosId: eos }).stream;
   const val = chunkDocuments(valText.map((d) => tok.encode(d)), { seqLen: r.seqLen, eosId: eos }).stream;
@@ -131,9 +150,9 @@ export function pretrain(r: PretrainRecipe, log: (s: string) => void = (s) => pr
   });
   const valLoss = evalLoss(model, valBatches), modelDir = join(r.out, 'model');
   saveModel(modelDir, model, tok);
-  const copy = copyProbe(model, val);
-  const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), copy, steps: res.steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
+  const copy = copyProbe(model, val), capitals = capitalsProbe(model, tok);
+  const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), copy, capitals, steps: res.steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
   writeJsonAtomic(join(r.out, 'result.json'), out);
-  log(`pretrain: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); validation loss ${valLoss.toFixed(3)}, perplexity ${Math.exp(valLoss).toFixed(1)}; loss on a repeated passage ${copy.firstReading.toFixed(2)} → ${copy.secondReading.toFixed(2)} (in-context copying); model in ${modelDir}`);
+  log(`pretrain: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); validation loss ${valLoss.toFixed(3)}, perplexity ${Math.exp(valLoss).toFixed(1)}; loss on a repeated passage ${copy.firstReading.toFixed(2)} → ${copy.secondReading.toFixed(2)} (in-context copying); capitals recalled ${capitals.correct}/${capitals.n}; model in ${modelDir}`);
   return out;
 }

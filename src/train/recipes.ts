@@ -20,6 +20,7 @@ export const PretrainSchema = z.object({
   preset: presets.describe('model shape to start from (Llama-style presets use RMSNorm, RoPE, SwiGLU)'),
   model: modelOverride.default({}).describe('overrides of the preset shape'),
   vocabSize: z.number().int().min(300).describe('BPE vocabulary size, ChatML specials included'),
+  splitSpaces: z.boolean().default(false).describe('pre-tokenize spaces as tokens of their own (a word is the same tokens after a space and at the start of an answer) instead of Qwen2\'s " word" tokens'),
   seqLen: z.number().int().positive().describe('tokens per training row'),
   batchSize: z.number().int().positive().describe('rows per step'),
   lr: z.number().positive().describe('peak learning rate (warmup, then cosine to 10%)'),
@@ -29,7 +30,7 @@ export const PretrainSchema = z.object({
   evalEvery: z.number().int().positive().describe('validate and checkpoint every N steps'),
   valWindows: z.number().int().positive().describe('validation rows'),
   seed: z.number().int(),
-  sources: z.array(z.enum(['sotu', 'moby-dick', 'wordnet'])).min(1).describe('built-in corpus sources'),
+  sources: z.array(z.enum(['sotu', 'moby-dick', 'wordnet', 'almanac'])).min(1).describe('built-in corpus sources'),
   maxChars: z.number().int().min(0).describe('use only this many corpus characters (0 = all)'),
 }).strict();
 

@@ -19,6 +19,7 @@ test('heed demo --quick runs pretrain → data → sft → eval and writes summa
   }
   assert.ok(s.seconds > 0 && Number.isFinite(s.pretrain.perplexity));
   assert.ok(Number.isFinite(s.pretrain.copy_first_reading) && Number.isFinite(s.pretrain.copy_second_reading));
+  assert.ok(s.pretrain.capitals_recalled >= 0 && s.pretrain.capitals_recalled <= 1);
   // the base model has never seen a chat turn end; fine-tuning teaches it to
   assert.ok(s.stages.sft.format_compliance > s.stages.base.format_compliance, JSON.stringify(s.stages));
   assert.match(r.stdout, /held-out examples/);

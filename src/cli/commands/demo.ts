@@ -11,7 +11,7 @@ import { guard } from '../util.js';
 
 export interface DemoSummary {
   stages: Record<'base' | 'sft', { heldout_accuracy: number; zero_shot_accuracy: number; format_compliance: number; exact_match: number }>;
-  pretrain: { val_loss: number; perplexity: number; steps: number; tokens_per_s: number; params: number; copy_first_reading: number; copy_second_reading: number };
+  pretrain: { val_loss: number; perplexity: number; steps: number; tokens_per_s: number; params: number; copy_first_reading: number; copy_second_reading: number; capitals_recalled: number };
   sft: { method: string; steps: number; best_val_loss: number | null; tokens_per_s: number; train_examples: number };
   seconds: number;
 }
@@ -35,7 +35,7 @@ export function runDemo(out: string, quick: boolean, log: (s: string) => void = 
   const tuned = recipe.method === 'full' ? scoreModel(bestDir, undefined, sets) : scoreModel(pt.modelDir, bestDir, sets);
   const summary: DemoSummary = {
     stages: { base: stageRow(base), sft: stageRow(tuned) },
-    pretrain: { val_loss: pt.valLoss, perplexity: pt.perplexity, steps: pt.steps, tokens_per_s: pt.tokensPerSec, params: pt.params, copy_first_reading: pt.copy.firstReading, copy_second_reading: pt.copy.secondReading },
+    pretrain: { val_loss: pt.valLoss, perplexity: pt.perplexity, steps: pt.steps, tokens_per_s: pt.tokensPerSec, params: pt.params, copy_first_reading: pt.copy.firstReading, copy_second_reading: pt.copy.secondReading, capitals_recalled: pt.capitals.correct / pt.capitals.n },
     sft: { method: recipe.method, steps: st.steps, best_val_loss: st.bestVal, tokens_per_s: st.tokensPerSec, train_examples: st.trainExamples },
     seconds: (Date.now() - t0) / 1000,
   };
