@@ -1,5 +1,8 @@
 // `heed demo`: the first half of the pipeline on built-in defaults — pretrain a base model, build
-// the instruction mixture, fine-tune, evaluate base vs SFT — then a table and summary.json.
+// the instruction mixture, fine-tune, evaluate base vs SFT — then a table and summary.json. The
+// default run fine-tunes with LoRA: with the base frozen, answers reach the facts it learned in
+// pretraining (after full fine-tuning, held-out capitals and currency codes were 0 of 10 and
+// continents 0–4 of 10), at about the same accuracy on the other families.
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { pretrain } from '../../train/pretrain.js';
@@ -25,7 +28,7 @@ export function runDemo(out: string, quick: boolean, log: (s: string) => void = 
   log(`== 1/4 pretrain (${quick ? 'quick' : 'default'} recipe)`);
   const pt = pretrain(pretrainRecipe(quick ? 'pretrain-quick' : 'pretrain', { out: join(out, 'pretrain') }), log);
   log('== 2/4 data: built-in instruction mixture');
-  const recipe = sftRecipe({ model: pt.modelDir, out: join(out, 'sft'), recipe: quick ? 'sft-quick' : 'sft' });
+  const recipe = sftRecipe({ model: pt.modelDir, out: join(out, 'sft'), recipe: quick ? 'sft-quick' : 'sft-lora' });
   log('== 3/4 sft');
   const st = sft(recipe, log);
   log('== 4/4 eval: base vs SFT on held-out examples and held-out families');

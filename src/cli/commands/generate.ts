@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .requiredOption('--prompt <text>', 'the prompt')
     .option('--chat', 'wrap the prompt as a user message with the model\'s chat template')
     .option('--system <text>', 'system message (with --chat)')
-    .addHelpText('after', '\nExample:\n  heed generate --model runs/demo/sft --chat --prompt "What is the capital of France?"')
+    .addHelpText('after', '\nExample:\n  heed generate --model runs/demo/pretrain/model --adapter runs/demo/sft/best --chat --prompt "What is the capital of France?"')
     .action((o: SampleFlags & { model: string; prompt: string; chat?: boolean; system?: string }) => guard(() => {
       const m = loadModel(o.model, { adapter: o.adapter });
       let ids: number[];
@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .description('talk to a model in the terminal (uses its chat template; /reset clears, /exit quits)')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .option('--system <text>', 'system message')
-    .addHelpText('after', '\nExample:\n  heed chat --model runs/demo/sft')
+    .addHelpText('after', '\nExample:\n  heed chat --model runs/demo/pretrain/model --adapter runs/demo/sft/best')
     .action((o: SampleFlags & { model: string; system?: string }) => guard(async () => {
       const m = loadModel(o.model, { adapter: o.adapter });
       if (!m.tok.chatTemplate) throw new Error(`${o.model} has no chat template`);
