@@ -50,7 +50,7 @@ const STATE_CAPITAL: Say[] = [
 ];
 
 /** One entity: a name and the facts to state about it. */
-interface Entity { key: string; name: string; facts: Array<[Say[], string]> }
+interface Entity { name: string; facts: Array<[Say[], string]> }
 
 function entities(): Entity[] {
   const out: Entity[] = [];
@@ -59,9 +59,9 @@ function entities(): Entity[] {
     if (c.capital !== '') facts.push([CAPITAL, c.capital]);
     if (c.continent !== '') facts.push([CONTINENT, c.continent]);
     if (/^[A-Z]{3}$/.test(c.currency)) facts.push([CURRENCY, c.currency]);
-    if (facts.length > 0) out.push({ key: `country:${c.code}`, name: c.name, facts });
+    if (facts.length > 0) out.push({ name: c.name, facts });
   }
-  for (const s of loadStateCapitals()) out.push({ key: `state:${s.state}`, name: s.state, facts: [[STATE_CAPITAL, s.capital]] });
+  for (const s of loadStateCapitals()) out.push({ name: s.state, facts: [[STATE_CAPITAL, s.capital]] });
   return out;
 }
 

@@ -117,18 +117,24 @@ function wordnetDocs(): Array<{ id: string; paras: string[] }> {
   return docs;
 }
 
+/**
+ * The almanac restates its facts on purpose, in new wording each time: dedup leaves it be, and none
+ * of it is validation text (a validation document would measure recall of facts read elsewhere in
+ * the almanac, not prediction).
+ */
+const restatesFacts = (s: CorpusSource): boolean => s === 'almanac';
+
 export function buildCorpus(opts: CorpusOptions): Corpus {
   const sources = opts.sources ?? CORPUS_SOURCES;
   const minChars = opts.minParagraphChars ?? 40;
   if (!(opts.valFraction >= 0 && opts.valFraction < 1)) throw new Error(`valFraction must be in [0, 1), got ${opts.valFraction}`);
-  const raw: Array<{ id: string; source: CorpusSource; paras: string[]; joiner: string; minChars: number; dedup: boolean }> = [];
+  const raw: Array<{ id: string; source: CorpusSource; paras: string[]; joiner: string; minChars: number }> = [];
   for (const src of sources) {
-    if (src === 'sotu') for (const d of loadSotu()) raw.push({ id: d.id, source: src, paras: sotuParagraphs(d), joiner: '\n\n', minChars, dedup: true });
-    else if (src === 'moby-dick') for (const d of loadMobyDick()) raw.push({ id: d.id, source: src, paras: mobyParagraphs(d), joiner: '\n\n', minChars, dedup: true });
+    if (src === 'sotu') for (const d of loadSotu()) raw.push({ id: d.id, source: src, paras: sotuParagraphs(d), joiner: '\n\n', minChars });
+    else if (src === 'moby-dick') for (const d of loadMobyDick()) raw.push({ id: d.id, source: src, paras: mobyParagraphs(d), joiner: '\n\n', minChars });
     // Glosses are short by nature; only the fragment filter's floor applies to them.
-    else if (src === 'wordnet') for (const d of wordnetDocs()) raw.push({ id: d.id, source: src, paras: d.paras, joiner: '\n', minChars: 12, dedup: true });
-    // The almanac repeats its facts on purpose (in new wording each time), so dedup leaves it be.
-    else if (src === 'almanac') for (const d of almanacDocs(opts.almanacVariants ?? 300, opts.seed)) raw.push({ id: d.id, source: src, paras: d.paras, joiner: '\n', minChars: 0, dedup: false });
+    else if (src === 'wordnet') for (const d of wordnetDocs()) raw.push({ id: d.id, source: src, paras: d.paras, joiner: '\n', minChars: 12 });
+    else if (src === 'almanac') for (const d of almanacDocs(opts.almanacVariants ?? 300, opts.seed)) raw.push({ id: d.id, source: src, paras: d.paras, joiner: '\n', minChars: 0 });
     else throw new Error(`unknown corpus source "${String(src)}" (expected ${CORPUS_SOURCES.join(', ')})`);
   }
 
@@ -142,7 +148,7 @@ export function buildCorpus(opts: CorpusOptions): Corpus {
     const kept: string[] = [];
     for (const p of d.paras) {
       if (p.length < d.minChars) { droppedFragments++; continue; }
-      if (!d.dedup) { kept.push(p); continue; }
+      if (restatesFacts(d.source)) { kept.push(p); continue; }
       const h = textHash(nearDupKey(p));
       if (seen.has(h)) { duplicateParagraphs++; continue; }
       seen.add(h);
@@ -155,9 +161,7 @@ export function buildCorpus(opts: CorpusOptions): Corpus {
   const valDocs: CorpusDoc[] = [];
   const perSource: Record<string, SourceStats> = {};
   for (const d of docs) {
-    // Almanac documents restate facts found in other almanac documents, so they would measure
-    // recall rather than prediction: they are all kept for training.
-    const isVal = d.source !== 'almanac' && hashUnit(`${opts.seed}:corpus:${d.id}`) < opts.valFraction;
+    const isVal = !restatesFacts(d.source) && hashUnit(`${opts.seed}:corpus:${d.id}`) < opts.valFraction;
     (isVal ? valDocs : trainDocs).push(d);
     const st = (perSource[d.source] ??= { docs: 0, chars: 0, trainDocs: 0, valDocs: 0, trainChars: 0, valChars: 0 });
     st.docs++;
