@@ -9,6 +9,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** The recipes/ folder shipped with heed (next to src/ or dist/). */
 export const RECIPES_DIR = resolve(here, '..', '..', 'recipes');
 
+const corpusSources = z.array(z.enum(['sotu', 'moby-dick', 'wordnet', 'almanac'])).min(1);
 const presets = z.enum(['tiny', 'gpt2', 'llama-tiny', 'smollm-135m']);
 const modelOverride = z.object({
   nLayer: z.number().int().positive(), dModel: z.number().int().positive(), nHead: z.number().int().positive(),
@@ -30,7 +31,7 @@ export const PretrainSchema = z.object({
   evalEvery: z.number().int().positive().describe('validate and checkpoint every N steps'),
   valWindows: z.number().int().positive().describe('validation rows'),
   seed: z.number().int(),
-  sources: z.array(z.enum(['sotu', 'moby-dick', 'wordnet', 'almanac'])).min(1).describe('built-in corpus sources'),
+  sources: corpusSources.describe('built-in corpus sources'),
   maxChars: z.number().int().min(0).describe('use only this many corpus characters (0 = all)'),
 }).strict();
 
@@ -55,7 +56,13 @@ export const SftSchema = z.object({
   gradAccum: z.number().int().positive().describe('micro-batches per step (loss normalised over all their tokens)'),
   lr: z.number().positive(), weightDecay: z.number().min(0),
   steps: z.number().int().min(0).describe('optimizer steps; 0 = epochs over the data'),
-  epochs: z.number().positive(), warmupRatio: z.number().min(0).max(1),
+  epochs: z.number().positive().describe('passes over the training rows (replay rows included) when steps is 0'),
+  warmupRatio: z.number().min(0).max(1),
+  replay: z.object({
+    fraction: z.number().min(0).max(0.9).describe('share of training rows that are built-in pretraining text, loss on every token (0 = none)'),
+    sources: corpusSources.describe('built-in corpus sources to replay'),
+  }).strict().default({ fraction: 0, sources: ['sotu', 'moby-dick', 'wordnet', 'almanac'] })
+    .describe('mix pretraining text into fine-tuning so full fine-tuning keeps what the base model knew'),
   evalEvery: z.number().int().positive().describe('validate, keep the best, checkpoint every N steps'),
   seed: z.number().int(),
 }).strict();

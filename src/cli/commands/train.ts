@@ -20,7 +20,7 @@ export function pretrainRecipe(name: string, o: { out: string; steps?: number; t
 export interface SftFlags {
   model: string; out: string; recipe: string; method?: 'full' | 'lora' | 'qlora'; data?: string; valData?: string; skipBadLines?: boolean;
   steps?: number; epochs?: number; lr?: number; batchSize?: number; gradAccum?: number; seqLen?: number; seed?: number;
-  loraR?: number; loraAlpha?: number; loraDropout?: number; targetModules?: string; rslora?: boolean; resume?: boolean;
+  loraR?: number; loraAlpha?: number; loraDropout?: number; targetModules?: string; rslora?: boolean; resume?: boolean; replay?: number;
 }
 
 export function sftRecipe(f: SftFlags): SftRecipe {
@@ -31,9 +31,11 @@ export function sftRecipe(f: SftFlags): SftRecipe {
   if (f.loraDropout !== undefined) lora.dropout = f.loraDropout;
   if (f.rslora) lora.rslora = true;
   if (f.targetModules) lora.targetModules = SftSchema.shape.lora.shape.targetModules.parse(f.targetModules.split(',').map((s) => s.trim()));
+  const replay = { ...r.replay };
+  if (f.replay !== undefined) replay.fraction = SftSchema.shape.replay.removeDefault().shape.fraction.parse(f.replay);
   const pick = <K extends keyof SftFlags & keyof SftRecipe>(k: K) => (f[k] !== undefined ? { [k]: f[k] } : {});
   return {
-    ...r, lora, model: f.model, out: f.out, resume: f.resume ?? false,
+    ...r, lora, replay, model: f.model, out: f.out, resume: f.resume ?? false,
     ...pick('method'), ...pick('data'), ...pick('valData'), ...pick('skipBadLines'), ...pick('steps'), ...pick('epochs'), ...pick('lr'),
     ...pick('batchSize'), ...pick('gradAccum'), ...pick('seqLen'), ...pick('seed'),
     ...(process.env.HEED_KILL_AFTER_STEP ? { killAfterStep: Number(process.env.HEED_KILL_AFTER_STEP) } : {}),
@@ -67,6 +69,7 @@ export function register(program: Command): void {
     .option('--skip-bad-lines', 'skip malformed lines (and report how many) instead of stopping')
     .option('--steps <n>', 'optimizer steps (default: one epoch)', int('--steps'))
     .option('--epochs <n>', 'epochs when --steps is not given', float('--epochs'))
+    .option('--replay <fraction>', 'share of training rows that are built-in pretraining text (keeps what the base knew under full fine-tuning)', float('--replay'))
     .option('--lr <x>', 'peak learning rate', float('--lr'))
     .option('--batch-size <n>', 'rows per micro-batch', int('--batch-size'))
     .option('--grad-accum <n>', 'micro-batches per step', int('--grad-accum'))
