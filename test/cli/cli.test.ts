@@ -43,6 +43,8 @@ test('an unknown or mistyped recipe key is an error naming it', () => {
   assert.throws(() => loadRecipe(SftSchema, join(dir, 'typo.json')), /typo\.json: .*learningRate/);
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...good, lr: 'fast' }));
   assert.throws(() => loadRecipe(SftSchema, join(dir, 'bad.json')), /bad\.json: lr: /);
+  writeFileSync(join(dir, 'replay.json'), JSON.stringify({ ...good, replay: { fraction: 0.2, sources: ['sotu', 'news'] } }));
+  assert.throws(() => loadRecipe(SftSchema, join(dir, 'replay.json')), /replay\.json: replay\.sources\.1: /);
 });
 
 test('bad input: a clear message and exit code 1', () => {
@@ -55,6 +57,9 @@ test('bad input: a clear message and exit code 1', () => {
   r = heed('generate', '--model', '/tmp', '--prompt', 'x', '--max-new-tokens', 'lots');
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--max-new-tokens must be an integer/);
+  r = heed('sft', '--model', '/tmp', '--replay', '1.5');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^heed: --replay: the share of replay rows must be between 0 and 0\.9, got 1\.5/);
 });
 
 test('init, then generate, logprobs and tokenize on the new folder', () => {

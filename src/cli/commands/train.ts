@@ -32,7 +32,10 @@ export function sftRecipe(f: SftFlags): SftRecipe {
   if (f.rslora) lora.rslora = true;
   if (f.targetModules) lora.targetModules = SftSchema.shape.lora.shape.targetModules.parse(f.targetModules.split(',').map((s) => s.trim()));
   const replay = { ...r.replay };
-  if (f.replay !== undefined) replay.fraction = SftSchema.shape.replay.removeDefault().shape.fraction.parse(f.replay);
+  if (f.replay !== undefined) {
+    if (!(f.replay >= 0 && f.replay <= 0.9)) throw new Error(`--replay: the share of replay rows must be between 0 and 0.9, got ${f.replay}`);
+    replay.fraction = f.replay;
+  }
   const pick = <K extends keyof SftFlags & keyof SftRecipe>(k: K) => (f[k] !== undefined ? { [k]: f[k] } : {});
   return {
     ...r, lora, replay, model: f.model, out: f.out, resume: f.resume ?? false,
