@@ -46,6 +46,11 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** only compute logits for the last position of each row */
   lastOnly?: boolean;
+  /**
+   * only compute logits at these flat positions b·T + t, returned as (rows, V): training on sparse
+   * targets (SFT trains on answer tokens only) skips the LM head everywhere else
+   */
+  rows?: Int32Array;
   /** training mode (LoRA dropout) */
   training?: boolean;
   /** also return the final hidden states (B, T, d) (value and reward heads read them) */
@@ -236,10 +241,12 @@ export class Transformer {
     }
     if (cache) cache.len += T;
     x = this.norm(x, 'model.norm');
+    if (o.rows && o.lastOnly) throw new Error('heed: forward takes rows or lastOnly, not both');
     if (o.lastOnly && T > 1) {
       const rows = Int32Array.from({ length: B }, (_, b) => b * T + T - 1);
       x = op.reshape(op.selectRows(op.reshape(x, [B * T, c.dModel]), rows), [B, 1, c.dModel]);
     }
+    if (o.rows) x = op.selectRows(op.reshape(x, [B * T, c.dModel]), o.rows);
     const head = c.tiedEmbeddings ? this.p('model.embed_tokens.weight') : this.p('lm_head.weight');
     const logits = op.linear(x, head);
     return o.wantHidden ? { logits, hidden: x } : { logits };

@@ -5,6 +5,7 @@
 import { backward, noGrad } from '../core/autograd.js';
 import { Rng } from '../core/rng.js';
 import { crossEntropy, reshape } from '../core/ops.js';
+import type { Tensor } from '../core/tensor.js';
 import { AdamW, clipGradNorm, cosineLR } from '../nn/optim.js';
 import type { Transformer } from '../models/transformer.js';
 import { RunDir } from './checkpoint.js';
@@ -78,6 +79,23 @@ function targetCount(b: Batch): number {
   return n;
 }
 
+/**
+ * Loss of a batch, with logits computed only where there are targets when they are sparse (SFT
+ * trains on answers, a quarter of the tokens or less; the LM head is a large share of the step).
+ */
+function batchLoss(model: Transformer, b: Batch, normalizer: number, training: boolean): Tensor {
+  const seg = b.segments ? { segments: b.segments } : {};
+  const n = targetCount(b);
+  if (n === 0 || n === b.targets.length) {
+    const { logits } = model.forward(b.ids, b.B, b.T, { training, ...seg });
+    return crossEntropy(reshape(logits, [b.B * b.T, -1]), b.targets, normalizer);
+  }
+  const rows = new Int32Array(n), targets = new Int32Array(n);
+  for (let i = 0, j = 0; i < b.targets.length; i++) if (b.targets[i]! >= 0) { rows[j] = i; targets[j++] = b.targets[i]!; }
+  const { logits } = model.forward(b.ids, b.B, b.T, { training, ...seg, rows });
+  return crossEntropy(logits, targets, normalizer);
+}
+
 /** Mean cross-entropy of the model over batches (no grad). */
 export function evalLoss(model: Transformer, batches: Batch[]): number {
   return noGrad(() => {
@@ -85,8 +103,7 @@ export function evalLoss(model: Transformer, batches: Batch[]): number {
     for (const b of batches) {
       const c = targetCount(b);
       if (!c) continue;
-      const { logits } = model.forward(b.ids, b.B, b.T, b.segments ? { segments: b.segments } : {});
-      sum += crossEntropy(reshape(logits, [b.B * b.T, -1]), b.targets, 1).item();
+      sum += batchLoss(model, b, 1, false).item();
       n += c;
     }
     return n ? sum / n : NaN;
@@ -122,8 +139,7 @@ export function trainLoop(o: LoopOptions): LoopResult {
     let loss = 0;
     opt.zeroGrad();
     for (const b of micro) {
-      const { logits } = model.forward(b.ids, b.B, b.T, { training: true, ...(b.segments ? { segments: b.segments } : {}) });
-      const l = crossEntropy(reshape(logits, [b.B * b.T, -1]), b.targets, denom);
+      const l = batchLoss(model, b, denom, true);
       backward(l);
       loss += l.item();
       tokens += b.B * b.T;
