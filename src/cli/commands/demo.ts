@@ -28,7 +28,7 @@ export function runDemo(out: string, quick: boolean, log: (s: string) => void = 
   log(`== 1/4 pretrain (${quick ? 'quick' : 'default'} recipe)`);
   const pt = pretrain(pretrainRecipe(quick ? 'pretrain-quick' : 'pretrain', { out: join(out, 'pretrain') }), log);
   log('== 2/4 data: built-in instruction mixture');
-  const recipe = sftRecipe({ model: pt.modelDir, out: join(out, 'sft'), recipe: quick ? 'sft-quick' : 'sft' });
+  const recipe = sftRecipe({ model: pt.modelDir, out: join(out, 'sft'), recipe: quick ? 'sft-quick' : 'sft-replay' });
   log('== 3/4 sft');
   const st = sft(recipe, log);
   log('== 4/4 eval: base vs SFT on held-out examples and held-out families');

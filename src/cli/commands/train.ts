@@ -65,7 +65,7 @@ export function register(program: Command): void {
     .description('supervised fine-tuning (full, LoRA or QLoRA) with loss on assistant tokens only')
     .requiredOption('--model <dir>', 'Hugging Face model folder to fine-tune')
     .option('--out <dir>', 'run folder (checkpoints, metrics.jsonl, best/, final/)', 'runs/sft')
-    .option('--recipe <name|file>', 'recipe in recipes/ (sft, sft-lora, sft-qlora, sft-quick) or a JSON file', 'sft')
+    .option('--recipe <name|file>', 'recipe in recipes/ (sft, sft-replay, sft-lora, sft-qlora, sft-quick) or a JSON file', 'sft')
     .option('--method <m>', 'full | lora | qlora')
     .option('--data <file>', 'training JSONL (Alpaca, ShareGPT or OpenAI messages); default: the built-in mixture')
     .option('--val-data <file>', 'validation JSONL')
