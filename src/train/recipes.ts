@@ -9,7 +9,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** The recipes/ folder shipped with heed (next to src/ or dist/). */
 export const RECIPES_DIR = resolve(here, '..', '..', 'recipes');
 
-const corpusSources = z.array(z.enum(['sotu', 'moby-dick', 'wordnet', 'almanac'])).min(1);
+const corpusSource = z.enum(['sotu', 'moby-dick', 'wordnet', 'almanac']);
+const corpusSources = z.array(corpusSource).min(1);
 const presets = z.enum(['tiny', 'gpt2', 'llama-tiny', 'smollm-135m']);
 const modelOverride = z.object({
   nLayer: z.number().int().positive(), dModel: z.number().int().positive(), nHead: z.number().int().positive(),
@@ -61,7 +62,7 @@ export const SftSchema = z.object({
   replay: z.object({
     fraction: z.number().min(0).max(0.9).describe('share of training rows that are built-in pretraining text, loss on every token (0 = none)'),
     sources: corpusSources.describe('built-in corpus sources to replay'),
-  }).strict().default({ fraction: 0, sources: ['sotu', 'moby-dick', 'wordnet', 'almanac'] })
+  }).strict().default({ fraction: 0, sources: [...corpusSource.options] })
     .describe('mix pretraining text into fine-tuning so full fine-tuning keeps what the base model knew'),
   evalEvery: z.number().int().positive().describe('validate, keep the best, checkpoint every N steps'),
   seed: z.number().int(),

@@ -8,7 +8,7 @@ import { loadModel } from '../models/load.js';
 import { saveModel } from '../models/load.js';
 import { saveAdapter } from '../nn/peft.js';
 import { buildCorpus, buildMixture, type CorpusSource, readConversations, releaseDataCaches, toConversation, type Conversation } from '../data/index.js';
-import { packSequences, type PackedRow } from '../data/pack.js';
+import { chunkDocuments, packSequences, type PackedRow } from '../data/pack.js';
 import { renderConversation, type Tokenizer } from '../tokenizer/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { LoraConfig, Transformer } from '../models/transformer.js';
@@ -116,16 +116,14 @@ export function sftData(r: SftRecipe): { train: Conversation[]; val: Conversatio
  * about) from being overwritten by full fine-tuning.
  */
 export function replayRows(tok: Tokenizer, o: { sources: readonly CorpusSource[]; rows: number; seqLen: number; seed: number; eosId: number }): PackedRow[] {
-  const T = o.seqLen, out: PackedRow[] = [];
-  if (o.rows <= 0) return out;
+  const T = o.seqLen;
+  if (o.rows <= 0) return [];
   const docs = new Rng(o.seed + 1).shuffle([...buildCorpus({ sources: o.sources, valFraction: 0.03, seed: o.seed }).train]);
-  let buf: number[] = [];
-  for (const d of docs) {
-    for (const id of tok.encode(d)) buf.push(id);
-    buf.push(o.eosId);
-    while (buf.length >= T && out.length < o.rows) { out.push({ ids: buf.slice(0, T), lossMask: new Array<number>(T).fill(1), segmentIds: new Array<number>(T).fill(1) }); buf = buf.slice(T); }
-    if (out.length === o.rows) break;
-  }
+  // tokenize only as many documents as the rows need (pretraining's chunker wants one token more)
+  const encoded: number[][] = [];
+  for (let n = 0, i = 0; n < o.rows * T + 1 && i < docs.length; i++) { const ids = tok.encode(docs[i]!); encoded.push(ids); n += ids.length + 1; }
+  const out = chunkDocuments(encoded, { seqLen: T, eosId: o.eosId }).windows.slice(0, o.rows)
+    .map((w) => ({ ids: Array.from(w.subarray(0, T)), lossMask: new Array<number>(T).fill(1), segmentIds: new Array<number>(T).fill(1) }));
   // the corpus loaders' caches would otherwise stay live for the whole run, and V8 would mark them
   // again at every major GC (a 3x slowdown with WordNet's synsets)
   releaseDataCaches();
