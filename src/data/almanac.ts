@@ -5,7 +5,7 @@
 // question when it has read the fact worded in many ways (Allen-Zhu & Li, "Physics of Language
 // Models 3.1"). So every entity is written `variants` times, each time with its own wording and
 // sentence order, and the copies go into different documents.
-import { Rng } from './rng.js';
+import { Rng } from '../core/rng.js';
 import { loadCountries, loadStateCapitals } from './sources.js';
 
 type Say = (name: string, value: string) => string;
@@ -67,7 +67,7 @@ function entities(): Entity[] {
 
 /** One entry: the entity's facts, each in a wording and in an order drawn from `rng`. */
 export function almanacEntry(e: Entity, rng: Rng): string {
-  return rng.shuffle(e.facts).map(([says, v]) => rng.pick(says)(e.name, v)).join(' ');
+  return rng.shuffled(e.facts).map(([says, v]) => rng.pick(says)(e.name, v)).join(' ');
 }
 
 /**
@@ -78,8 +78,8 @@ export function almanacDocs(variants: number, seed: number, perDoc = 24): Array<
   const all = entities();
   const docs: Array<{ id: string; paras: string[] }> = [];
   for (let v = 0; v < variants; v++) {
-    const rng = new Rng(`${seed}:almanac:${v}`);
-    const order = rng.shuffle(all);
+    const rng = Rng.keyed(`${seed}:almanac:${v}`);
+    const order = rng.shuffled(all);
     for (let i = 0; i < order.length; i += perDoc) {
       docs.push({ id: `almanac/${v}/${i / perDoc}`, paras: order.slice(i, i + perDoc).map((e) => almanacEntry(e, rng)) });
     }

@@ -2,7 +2,7 @@
 // readable sentences and an almanac of country and US state facts; cleaned, paragraph-deduplicated
 // and split into train/val by document.
 import { almanacDocs } from './almanac.js';
-import { hashUnit } from './rng.js';
+import { hashUnit } from '../core/rng.js';
 import { nearDupKey, textHash } from './score.js';
 import { loadMobyDick, loadSotu, loadWordNet, type RawDoc, type Synset } from './sources.js';
 

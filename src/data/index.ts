@@ -15,4 +15,4 @@ export { buildCorpus, CORPUS_SOURCES } from './corpus.js';
 export type { Corpus, CorpusDoc, CorpusOptions, CorpusSource, CorpusStats, SourceStats } from './corpus.js';
 export { chunkDocuments, packSequences } from './pack.js';
 export type { ChunkResult, PackedRow, PackOptions, PackResult, TokenizedSeq } from './pack.js';
-export { hash32, hashUnit, Rng } from './rng.js';
+export { hash32, hashUnit, Rng } from '../core/rng.js';

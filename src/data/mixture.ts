@@ -1,7 +1,7 @@
 // The built-in FLAN-style instruction mixture: every task family rendered through its templates,
 // split into train, held-out items of trained families, and whole held-out (zero-shot) families.
 import type { Conversation, Message } from './formats.js';
-import { hashUnit, Rng } from './rng.js';
+import { hashUnit, Rng } from '../core/rng.js';
 import { ALL_FAMILIES, DEFAULT_ZERO_SHOT } from './tasks/index.js';
 import type { Metric, TaskFamily, TaskItem } from './tasks/common.js';
 import { releaseSources } from './sources.js';
@@ -103,7 +103,7 @@ export function buildMixture(opts: MixtureOptions): Mixture {
     const trainPool: Array<TaskItem<unknown>> = [];
     const heldPool: Array<TaskItem<unknown>> = [];
     for (const it of pool) (hashUnit(`${seed}:split:${it.key}`) < fraction ? heldPool : trainPool).push(it);
-    const rng = new Rng(`${seed}:${f.name}`);
+    const rng = Rng.keyed(`${seed}:${f.name}`);
     const info: FamilyInfo = {
       name: f.name, description: f.description, source: f.source, metric: f.metric,
       templates: f.templates.map((t) => t.id), zeroShot: isZero,
@@ -116,21 +116,21 @@ export function buildMixture(opts: MixtureOptions): Mixture {
       // Walk the shuffled train pool in passes so every item appears before any repeats.
       let order: Array<TaskItem<unknown>> = [];
       for (let i = 0; i < trainPerFamily && trainPool.length > 0; i++) {
-        if (order.length === 0) order = rng.shuffle(trainPool);
+        if (order.length === 0) order = rng.shuffled(trainPool);
         train.push(render(f, order.pop() as TaskItem<unknown>, rng, `train/${f.name}/${info.train++}`));
       }
       // held-out items split again by key: test items for evaluation, the others for validation,
       // each sampled from its own seeded stream so neither depends on trainPerFamily
       const testPool = heldPool.filter((it) => hashUnit(`${seed}:valtest:${it.key}`) >= 0.5);
       const valPool = heldPool.filter((it) => hashUnit(`${seed}:valtest:${it.key}`) < 0.5);
-      const trng = new Rng(`${seed}:${f.name}:test`), vrng = new Rng(`${seed}:${f.name}:val`);
+      const trng = Rng.keyed(`${seed}:${f.name}:test`), vrng = Rng.keyed(`${seed}:${f.name}:val`);
       for (const it of trng.sample(testPool, evalPerFamily)) heldout.push(render(f, it, trng, `heldout/${f.name}/${info.heldout++}`));
       let nv = 0;
       for (const it of vrng.sample(valPool, evalPerFamily)) validation.push(render(f, it, vrng, `validation/${f.name}/${nv++}`));
     }
     families.push(info);
   }
-  return { train: new Rng(`${seed}:order`).shuffle(train), validation, heldout, zeroShot, families };
+  return { train: Rng.keyed(`${seed}:order`).shuffled(train), validation, heldout, zeroShot, families };
 }
 
 /** The example as a training conversation: its prompt followed by the answer as assistant turn. */

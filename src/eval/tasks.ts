@@ -5,7 +5,8 @@ import type { Transformer } from '../models/transformer.js';
 import type { TokenizerFolder } from '../tokenizer/index.js';
 import { renderPrompt, stopTokenIds } from '../tokenizer/index.js';
 import { generate } from '../models/generate.js';
-import { exactMatch, normalizedMatch, type Example, type FamilyInfo } from '../data/index.js';
+import { buildMixture, exactMatch, normalizedMatch, type Example, type FamilyInfo } from '../data/index.js';
+import { loadModel } from '../models/load.js';
 
 export interface EvalOptions { batchSize?: number; maxNewTokens?: number; onProgress?: (done: number, total: number) => void }
 
@@ -54,4 +55,22 @@ export function evaluateTasks(model: Transformer, tok: TokenizerFolder, examples
   for (const f of Object.values(perFamily)) f.accuracy = f.correct / f.n;
   const n = Math.max(1, examples.length);
   return { n: examples.length, accuracy: correct / n, exactMatch: exact / n, normalizedMatch: norm / n, formatCompliance: fmt / n, runaway: 1 - fmt / n, perFamily, samples };
+}
+
+export interface EvalSets { heldout: Example[]; zeroShot: Example[]; families: FamilyInfo[] }
+
+/** The evaluation sets: the same split SFT used for this seed, so nothing here was trained on. */
+export function evalSets(seed: number, perFamily: number): EvalSets {
+  const mix = buildMixture({ seed, trainPerFamily: 1, evalPerFamily: perFamily });
+  return { heldout: mix.heldout, zeroShot: mix.zeroShot, families: mix.families };
+}
+
+export interface ModelScores { heldout: TaskReport; zeroShot: TaskReport }
+
+export function scoreModel(dir: string, adapter: string | undefined, sets: EvalSets, maxNewTokens = 32): ModelScores {
+  const { model, tok } = loadModel(dir, { adapter });
+  return {
+    heldout: evaluateTasks(model, tok, sets.heldout, sets.families, { maxNewTokens }),
+    zeroShot: evaluateTasks(model, tok, sets.zeroShot, sets.families, { maxNewTokens }),
+  };
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { readModelFolder, writeModelFolder } from './folder.js';
 import { Transformer } from './transformer.js';
 import { loadTokenizerFolder, saveTokenizerFolder, type TokenizerFolder } from '../tokenizer/index.js';
-import { loadAdapter } from '../nn/peft.js';
+import { loadAdapter } from './peft.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 
 export interface LoadedModel { model: Transformer; tok: TokenizerFolder; dir: string }

@@ -3,12 +3,8 @@
 // in npm packages). Writes a Hugging Face model folder and reports validation loss and perplexity.
 import { join } from 'node:path';
 import { Rng } from '../core/rng.js';
-import { noGrad } from '../core/autograd.js';
-import { crossEntropy, reshape } from '../core/ops.js';
 import { buildCorpus, releaseDataCaches, type CorpusSource } from '../data/index.js';
 import { chunkDocuments } from '../data/pack.js';
-import { loadCountries } from '../data/sources.js';
-import { generate } from '../models/generate.js';
 import { trainBPE, WORDS_PATTERN, type Tokenizer } from '../tokenizer/index.js';
 import { PRESETS, type ModelConfig, type PresetName } from '../models/config.js';
 import { Transformer } from '../models/transformer.js';
@@ -43,7 +39,13 @@ export interface PretrainRecipe {
   quiet?: boolean;
 }
 
-export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; copy: CopyProbe; capitals: FactProbe; steps: number; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
+/**
+ * Measurements of the trained model that the caller adds to result.json (the pretraining probes live
+ * in src/eval, a layer below this one); each returns named figures and a line for the log.
+ */
+export type PretrainProbe = (model: Transformer, tok: Tokenizer, val: Int32Array) => { figures: Record<string, unknown>; line: string };
+
+export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; probes: Record<string, unknown>; steps: number; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
 
 /**
  * Windows of T+1 tokens of one token stream (window i starts at i·T), visited in a fresh seeded order
@@ -67,44 +69,6 @@ export class WindowSource implements BatchSource {
   }
   state(): unknown { return this.order.state(); }
   load(s: unknown): void { this.order.load(s); }
-}
-
-export interface CopyProbe { firstReading: number; secondReading: number }
-
-/**
- * In-context copying: mean loss on validation passages (64 tokens) at their first reading and
- * when the same passage follows again at once. A model that uses its context to copy has a much
- * lower second-reading loss; one that does not, about the same.
- */
-export function copyProbe(model: Transformer, val: Int32Array, passages = 16, L = 64): CopyProbe {
-  const n = Math.min(passages, Math.floor(val.length / L));
-  if (n === 0) return { firstReading: NaN, secondReading: NaN };
-  const T = 2 * L, ids = new Int32Array(n * T), first = new Int32Array(n * T).fill(-100), second = new Int32Array(n * T).fill(-100);
-  for (let b = 0; b < n; b++) {
-    const p = val.subarray(b * L, b * L + L);
-    ids.set(p, b * T); ids.set(p, b * T + L);
-    for (let t = 0; t < L - 1; t++) { first[b * T + t] = p[t + 1]!; second[b * T + L + t] = p[t + 1]!; }
-  }
-  // one forward pass; both readings are scored from the same logits
-  return noGrad(() => {
-    const logits = reshape(model.forward(ids, n, T).logits, [n * T, -1]);
-    return { firstReading: crossEntropy(logits, first).item(), secondReading: crossEntropy(logits, second).item() };
-  });
-}
-
-export interface FactProbe { correct: number; n: number }
-
-/**
- * Stored facts: greedy completions of "The capital of <country> is" over the countries-list
- * countries, counted right when they start with the capital. The almanac corpus source states
- * these facts; without it a small model gets almost none.
- */
-export function capitalsProbe(model: Transformer, tok: Tokenizer, limit = Infinity): FactProbe {
-  const cs = loadCountries().filter((c) => c.capital !== '').slice(0, limit);
-  const eos = tok.tokenToId('<|endoftext|>');
-  const r = generate(model, cs.map((c) => tok.encode(`The capital of ${c.name} is`)), { maxNewTokens: 16, temperature: 0, ...(eos !== undefined ? { stopTokens: [eos] } : {}) });
-  const correct = r.tokens.filter((ids, i) => tok.decode(ids).trimStart().startsWith(cs[i]!.capital)).length;
-  return { correct, n: cs.length };
 }
 
 function truncateDocs(docs: string[], maxChars: number): string[] {
@@ -133,7 +97,7 @@ function prepare(r: PretrainRecipe, log: (s: string) => void): { tok: Tokenizer;
   return { tok, train, val };
 }
 
-export function pretrain(r: PretrainRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): PretrainResult {
+export function pretrain(r: PretrainRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n'), probe?: PretrainProbe): PretrainResult {
   const run = new RunDir(r.out);
   run.writeRecipe({ stage: 'pretrain', ...r });
   const { tok, train, val } = prepare(r, log);
@@ -150,9 +114,9 @@ export function pretrain(r: PretrainRecipe, log: (s: string) => void = (s) => pr
   });
   const valLoss = evalLoss(model, valBatches), modelDir = join(r.out, 'model');
   saveModel(modelDir, model, tok);
-  const copy = copyProbe(model, val), capitals = capitalsProbe(model, tok);
-  const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), copy, capitals, steps: res.steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
+  const p = probe?.(model, tok, val);
+  const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), probes: p?.figures ?? {}, steps: res.steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
   writeJsonAtomic(join(r.out, 'result.json'), out);
-  log(`pretrain: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); validation loss ${valLoss.toFixed(3)}, perplexity ${Math.exp(valLoss).toFixed(1)}; loss on a repeated passage ${copy.firstReading.toFixed(2)} → ${copy.secondReading.toFixed(2)} (in-context copying); capitals recalled ${capitals.correct}/${capitals.n}; model in ${modelDir}`);
+  log(`pretrain: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); validation loss ${valLoss.toFixed(3)}, perplexity ${Math.exp(valLoss).toFixed(1)}; ${p ? `${p.line}; ` : ''}model in ${modelDir}`);
   return out;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Rng } from '../core/rng.js';
 import { loadModel } from '../models/load.js';
 import { saveModel } from '../models/load.js';
-import { saveAdapter } from '../nn/peft.js';
+import { saveAdapter } from '../models/peft.js';
 import { buildCorpus, buildMixture, type CorpusSource, readConversations, releaseDataCaches, toConversation, type Conversation } from '../data/index.js';
 import { chunkDocuments, packSequences, type PackedRow } from '../data/pack.js';
 import { renderConversation, type Tokenizer } from '../tokenizer/index.js';

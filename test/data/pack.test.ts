@@ -2,19 +2,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chunkDocuments, packSequences, type TokenizedSeq } from '../../src/data/pack.js';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/core/rng.js';
 
 function randomSeqs(rng: Rng, n: number, maxLen: number): TokenizedSeq[] {
   return Array.from({ length: n }, (_, k) => {
-    const len = rng.int(1, maxLen);
+    const len = rng.range(1, maxLen);
     // Token ids encode (sequence, position) so every token can be traced back.
-    return { ids: Array.from({ length: len }, (_, i) => 1 + k * 1000 + i), lossMask: Array.from({ length: len }, () => rng.int(0, 1)) };
+    return { ids: Array.from({ length: len }, (_, i) => 1 + k * 1000 + i), lossMask: Array.from({ length: len }, () => rng.range(0, 1)) };
   });
 }
 
 describe('packSequences', () => {
   it('rows are exactly seqLen, sequences are never split, padding is masked', () => {
-    const rng = new Rng(7);
+    const rng = Rng.keyed(7);
     const seqLen = 64;
     const seqs = randomSeqs(rng, 300, 60);
     const r = packSequences(seqs, { seqLen, padId: 0 });
@@ -73,8 +73,8 @@ describe('chunkDocuments', () => {
   });
 
   it('every stream position after the first is a target exactly once', () => {
-    const rng = new Rng(3);
-    const docs = Array.from({ length: 50 }, () => Array.from({ length: rng.int(0, 40) }, () => rng.int(1, 99)));
+    const rng = Rng.keyed(3);
+    const docs = Array.from({ length: 50 }, () => Array.from({ length: rng.range(0, 40) }, () => rng.range(1, 99)));
     const seqLen = 16;
     const r = chunkDocuments(docs, { seqLen, eosId: 0 });
     for (const w of r.windows) assert.equal(w.length, seqLen + 1);

@@ -11,7 +11,7 @@ import { PRESETS } from '../../src/models/config.js';
 import { Rng } from '../../src/core/rng.js';
 import { RunDir } from '../../src/train/checkpoint.js';
 import { trainLoop, type Batch } from '../../src/train/loop.js';
-import { capitalsProbe, copyProbe } from '../../src/train/pretrain.js';
+import { capitalsProbe, copyProbe } from '../../src/eval/probes.js';
 import { loadCountries } from '../../src/data/sources.js';
 import { trainBPE, WORDS_PATTERN } from '../../src/tokenizer/index.js';
 

@@ -15,7 +15,7 @@ import { PRESETS } from '../../src/models/config.js';
 import { trainBPE } from '../../src/tokenizer/index.js';
 import { sft, replayRows, type SftRecipe } from '../../src/train/sft.js';
 import { buildCorpus } from '../../src/data/index.js';
-import { loadAdapter } from '../../src/nn/peft.js';
+import { loadAdapter } from '../../src/models/peft.js';
 import { noGrad } from '../../src/core/autograd.js';
 
 const root = mkdtempSync(join(tmpdir(), 'heed-sft-'));

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { pretrain } from '../../train/pretrain.js';
 import { sft } from '../../train/sft.js';
 import { pretrainRecipe, sftRecipe } from './train.js';
-import { evalSets, scoreModel, type ModelScores } from './eval.js';
+import { evalSets, scoreModel, type ModelScores } from '../../eval/tasks.js';
+import { pretrainProbes, type CopyProbe, type FactProbe } from '../../eval/probes.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { guard } from '../util.js';
 
@@ -26,7 +27,8 @@ function stageRow(s: ModelScores) {
 export function runDemo(out: string, quick: boolean, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): DemoSummary {
   const t0 = Date.now();
   log(`== 1/4 pretrain (${quick ? 'quick' : 'default'} recipe)`);
-  const pt = pretrain(pretrainRecipe(quick ? 'pretrain-quick' : 'pretrain', { out: join(out, 'pretrain') }), log);
+  const pt = pretrain(pretrainRecipe(quick ? 'pretrain-quick' : 'pretrain', { out: join(out, 'pretrain') }), log, pretrainProbes);
+  const probes = pt.probes as { copy: CopyProbe; capitals: FactProbe };
   log('== 2/4 data: built-in instruction mixture');
   const recipe = sftRecipe({ model: pt.modelDir, out: join(out, 'sft'), recipe: quick ? 'sft-quick' : 'sft-replay' });
   log('== 3/4 sft');
@@ -38,7 +40,7 @@ export function runDemo(out: string, quick: boolean, log: (s: string) => void = 
   const tuned = recipe.method === 'full' ? scoreModel(bestDir, undefined, sets) : scoreModel(pt.modelDir, bestDir, sets);
   const summary: DemoSummary = {
     stages: { base: stageRow(base), sft: stageRow(tuned) },
-    pretrain: { val_loss: pt.valLoss, perplexity: pt.perplexity, steps: pt.steps, tokens_per_s: pt.tokensPerSec, params: pt.params, copy_first_reading: pt.copy.firstReading, copy_second_reading: pt.copy.secondReading, capitals_recalled: pt.capitals.correct / pt.capitals.n },
+    pretrain: { val_loss: pt.valLoss, perplexity: pt.perplexity, steps: pt.steps, tokens_per_s: pt.tokensPerSec, params: pt.params, copy_first_reading: probes.copy.firstReading, copy_second_reading: probes.copy.secondReading, capitals_recalled: probes.capitals.correct / probes.capitals.n },
     sft: { method: recipe.method, steps: st.steps, best_val_loss: st.bestVal, tokens_per_s: st.tokensPerSec, train_examples: st.trainExamples },
     seconds: (Date.now() - t0) / 1000,
   };

@@ -2,29 +2,9 @@
 // and held-out families.
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { loadModel } from '../../models/load.js';
-import { buildMixture, type Example, type FamilyInfo } from '../../data/index.js';
-import { evaluateTasks, type TaskReport } from '../../eval/tasks.js';
+import { evalSets, scoreModel } from '../../eval/tasks.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { guard, int } from '../util.js';
-
-export interface EvalSets { heldout: Example[]; zeroShot: Example[]; families: FamilyInfo[] }
-
-/** The evaluation sets: the same split SFT used for this seed, so nothing here was trained on. */
-export function evalSets(seed: number, perFamily: number): EvalSets {
-  const mix = buildMixture({ seed, trainPerFamily: 1, evalPerFamily: perFamily });
-  return { heldout: mix.heldout, zeroShot: mix.zeroShot, families: mix.families };
-}
-
-export interface ModelScores { heldout: TaskReport; zeroShot: TaskReport }
-
-export function scoreModel(dir: string, adapter: string | undefined, sets: EvalSets, maxNewTokens = 32): ModelScores {
-  const { model, tok } = loadModel(dir, { adapter });
-  return {
-    heldout: evaluateTasks(model, tok, sets.heldout, sets.families, { maxNewTokens }),
-    zeroShot: evaluateTasks(model, tok, sets.zeroShot, sets.families, { maxNewTokens }),
-  };
-}
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { loadRecipe, PretrainSchema, SftSchema } from '../../train/recipes.js';
 import { pretrain, type PretrainRecipe } from '../../train/pretrain.js';
+import { pretrainProbes } from '../../eval/probes.js';
 import { sft, type SftRecipe } from '../../train/sft.js';
 import { loadModel, saveModel } from '../../models/load.js';
 import { float, guard, int } from '../util.js';
@@ -58,7 +59,7 @@ export function register(program: Command): void {
     .option('--resume', 'continue from the run folder\'s last checkpoint')
     .addHelpText('after', '\nExample:\n  heed pretrain --out runs/base --time-budget 300')
     .action((o: { out: string; recipe: string; steps?: number; timeBudget?: number; maxChars?: number; seed?: number; resume?: boolean }) =>
-      guard(() => { pretrain(pretrainRecipe(o.recipe, o)); }));
+      guard(() => { pretrain(pretrainRecipe(o.recipe, o), undefined, pretrainProbes); }));
 
   program
     .command('sft')

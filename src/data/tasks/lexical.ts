@@ -1,6 +1,6 @@
 // Word-knowledge families from WordNet (definition→word, synonym, antonym, hypernym), AFINN
 // (sentiment) and cmudict (syllable count, rhymes). Answers are single words or numbers.
-import { Rng } from '../rng.js';
+import { Rng } from '../../core/rng.js';
 import { commonWords, loadAfinn, loadCmudict, loadWordNet, type Synset } from '../sources.js';
 import { article, block, family, inline, system, uniqueByKey, type TaskItem } from './common.js';
 
@@ -198,14 +198,14 @@ export const rhyme = family<{ word: string; options: string[] }>({
       // A word that contains the other (cat/cats) is a spelling task, not a rhyme.
       const mates = (groups.get(p) as string[]).filter((m) => m !== w && !m.includes(w) && !w.includes(m));
       if (mates.length === 0) continue;
-      const rng = new Rng(`rhyme:${w}`);
+      const rng = Rng.keyed(`rhyme:${w}`);
       const answer = rng.pick(mates);
       const distractors: string[] = [];
       while (distractors.length < 2) {
         const d = rng.pick(words);
         if (part.get(d) !== p && d !== w && !distractors.includes(d)) distractors.push(d);
       }
-      out.push({ key: `lex:${w}`, input: { word: w, options: rng.shuffle([answer, ...distractors]) }, answer });
+      out.push({ key: `lex:${w}`, input: { word: w, options: rng.shuffled([answer, ...distractors]) }, answer });
     }
     return out;
   },

@@ -1,5 +1,5 @@
 // List tasks on short generated lists of numbers or words: sort, max, min, first, last, count.
-import { Rng } from '../rng.js';
+import { Rng } from '../../core/rng.js';
 import { commonWords } from '../sources.js';
 import { block, family, inline, system, type TaskItem } from './common.js';
 
@@ -8,12 +8,12 @@ const show = (x: L) => x.items.join(', ');
 
 /** A fixed pool of distinct lists; `pool` names the stream so each family has its own lists. */
 function lists(pool: string, kind: 'numbers' | 'words', f: (xs: string[]) => string, n = 2000): Array<TaskItem<L>> {
-  const rng = new Rng(`${pool}:pool`);
+  const rng = Rng.keyed(`${pool}:pool`);
   const vocab = commonWords().slice(0, 1500).filter((w) => w.length <= 7);
   const out: Array<TaskItem<L>> = [];
   const seen = new Set<string>();
   while (out.length < n) {
-    const len = rng.int(3, 6);
+    const len = rng.range(3, 6);
     const xs = kind === 'numbers' ? rng.sample(Array.from({ length: 100 }, (_, i) => String(i)), len) : rng.sample(vocab, len);
     const key = `list:${xs.join(',')}`;
     if (seen.has(key)) continue;

@@ -1,6 +1,6 @@
 // String transforms on common English words, generated: copy/transform tasks whose answer is in
 // the prompt, the clearest signal that SFT taught a small model to follow an instruction.
-import { Rng } from '../rng.js';
+import { Rng } from '../../core/rng.js';
 import { commonWords } from '../sources.js';
 import { block, family, inline, system, type TaskItem } from './common.js';
 
@@ -116,12 +116,12 @@ export const countWords = family<{ text: string }>({
     system('system', 'Reply with the number of words in the user\'s message.', (x) => x.text),
   ],
   items: () => {
-    const rng = new Rng('count_words:pool');
+    const rng = Rng.keyed('count_words:pool');
     const pool = words();
     const out: Array<TaskItem<{ text: string }>> = [];
     const seen = new Set<string>();
     while (out.length < 3000) {
-      const n = rng.int(2, 8);
+      const n = rng.range(2, 8);
       const text = Array.from({ length: n }, () => rng.pick(pool)).join(' ');
       if (seen.has(text)) continue;
       seen.add(text);

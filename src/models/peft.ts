@@ -4,9 +4,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../core/tensor.js';
-import { readSafetensors, writeSafetensors, toF32, type TensorData } from '../models/safetensors.js';
+import { readSafetensors, writeSafetensors, toF32, type TensorData } from './safetensors.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import type { LoraConfig, Transformer } from '../models/transformer.js';
+import type { LoraConfig, Transformer } from './transformer.js';
 
 const PREFIX = 'base_model.model.';
 
