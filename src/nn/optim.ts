@@ -7,8 +7,12 @@ export interface AdamWOptions { lr: number; betas?: [number, number]; eps?: numb
 
 export interface ParamEntry { name: string; param: Tensor; decay: boolean }
 
-/** Serializable optimizer state: step count and first/second moments by parameter name. */
-export interface AdamWState { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }
+/**
+ * Serializable optimizer state: update count, and per parameter its own step count (for bias
+ * correction: a parameter counts only the updates it took part in, as in torch.optim.AdamW) and
+ * its first and second moments.
+ */
+export interface AdamWState { step: number; steps: Map<string, number>; m: Map<string, Float32Array>; v: Map<string, Float32Array> }
 
 export class AdamW {
   readonly params: ParamEntry[];
@@ -17,6 +21,7 @@ export class AdamW {
   step = 0;
   private m = new Map<string, Float32Array>();
   private v = new Map<string, Float32Array>();
+  private steps = new Map<string, number>();
 
   /** Decay applies to matrices only (not norms, biases): the GPT-2/nanoGPT convention. */
   constructor(params: Array<[string, Tensor]>, opts: AdamWOptions) {
@@ -28,29 +33,35 @@ export class AdamW {
     for (const { name, param } of this.params) {
       this.m.set(name, new Float32Array(param.size));
       this.v.set(name, new Float32Array(param.size));
+      this.steps.set(name, 0);
     }
   }
 
-  /** One update from the accumulated .grad of every parameter (a missing grad counts as zero). */
+  /**
+   * One update from the accumulated .grad of every parameter. A parameter without a gradient is
+   * skipped, as PyTorch skips it: its moments, step count and weight decay stay where they are.
+   */
   update(): void {
     this.step++;
     const k = K();
     for (const { name, param, decay } of this.params) {
-      const g = param.grad ? param.grad.f32 : new Float32Array(param.size);
-      k.adamw(param.f32, g, this.m.get(name)!, this.v.get(name)!, param.size, this.lr, this.beta1, this.beta2, this.eps, decay ? this.weightDecay : 0, this.step);
+      if (!param.grad) continue;
+      const t = this.steps.get(name)! + 1;
+      this.steps.set(name, t);
+      k.adamw(param.f32, param.grad.f32, this.m.get(name)!, this.v.get(name)!, param.size, this.lr, this.beta1, this.beta2, this.eps, decay ? this.weightDecay : 0, t);
     }
   }
 
   zeroGrad(): void { for (const { param } of this.params) param.grad = null; }
 
-  state(): AdamWState { return { step: this.step, m: this.m, v: this.v }; }
+  state(): AdamWState { return { step: this.step, steps: this.steps, m: this.m, v: this.v }; }
 
   load(st: AdamWState): void {
     this.step = st.step;
     for (const { name, param } of this.params) {
-      const m = st.m.get(name), v = st.v.get(name);
-      if (!m || !v || m.length !== param.size || v.length !== param.size) throw new Error(`heed: optimizer state has no matching moments for '${name}'`);
-      this.m.set(name, m.slice()); this.v.set(name, v.slice());
+      const m = st.m.get(name), v = st.v.get(name), t = st.steps.get(name);
+      if (!m || !v || t === undefined || m.length !== param.size || v.length !== param.size) throw new Error(`heed: optimizer state has no matching moments for '${name}'`);
+      this.m.set(name, m.slice()); this.v.set(name, v.slice()); this.steps.set(name, t);
     }
   }
 }

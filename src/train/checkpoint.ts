@@ -52,7 +52,7 @@ export class RunDir {
     }
     writeSafetensors(join(dir, 'trainable.safetensors'), weights, { step: String(step) });
     writeSafetensors(join(dir, 'optimizer.safetensors'), moments, { step: String(step) });
-    writeJsonAtomic(join(dir, 'state.json'), { ...state, step, optimizerStep: st.step });
+    writeJsonAtomic(join(dir, 'state.json'), { ...state, step, optimizerStep: st.step, optimizerSteps: Object.fromEntries(st.steps) });
     writeJsonAtomic(this.path('latest.json'), { checkpoint: name, step });
     for (const d of readdirSync(this.dir)) if (d.startsWith('ckpt-') && d !== name) rmSync(this.path(d), { recursive: true, force: true });
   }
@@ -64,7 +64,7 @@ export class RunDir {
     const latest = JSON.parse(readFileSync(this.path('latest.json'), 'utf8')) as { checkpoint: string };
     const dir = this.path(latest.checkpoint);
     const w = readSafetensors(join(dir, 'trainable.safetensors')).tensors, o = readSafetensors(join(dir, 'optimizer.safetensors')).tensors;
-    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown> & { step: number; optimizerStep: number };
+    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown> & { step: number; optimizerStep: number; optimizerSteps: Record<string, number> };
     const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
     for (const [n, t] of params) {
       const saved = w.get(n);
@@ -72,7 +72,7 @@ export class RunDir {
       t.f32.set(toF32(saved));
       m.set(n, toF32(o.get(`m.${n}`)!).slice()); v.set(n, toF32(o.get(`v.${n}`)!).slice());
     }
-    opt.load({ step: state.optimizerStep, m, v });
+    opt.load({ step: state.optimizerStep, steps: new Map(Object.entries(state.optimizerSteps)), m, v });
     return state;
   }
 }
