@@ -14,6 +14,14 @@ export interface ModelConfig {
   tiedEmbeddings: boolean;
   bosTokenId: number | null; eosTokenId: number | null; padTokenId?: number | null;
   initStd?: number; // initializer_range
+  /**
+   * 'lm' (default): the LM head over the vocabulary (…ForCausalLM). 'score': a scalar head
+   * `score.weight` [1, d] read at the last real token (…ForSequenceClassification, num_labels 1),
+   * as reward models are.
+   */
+  head?: 'lm' | 'score';
+  /** added to the scalar head's output (config.json `score_bias`; transformers ignores it) */
+  scoreBias?: number;
 }
 
 export type PresetName = 'tiny' | 'gpt2' | 'llama-tiny' | 'smollm-135m';
@@ -58,6 +66,8 @@ const COMMON = [
   'encoder_no_repeat_ngram_size', 'bad_words_ids', 'num_return_sequences', 'output_scores',
   'return_dict_in_generate', 'forced_bos_token_id', 'forced_eos_token_id', 'remove_invalid_values',
   'exponential_decay_length_penalty', 'suppress_tokens', 'begin_suppress_tokens',
+  // sequence-classification (reward model) heads
+  'num_labels', 'score_bias',
 ];
 const ALLOWED: Record<Arch, ReadonlySet<string>> = {
   gpt2: new Set([...COMMON,
@@ -107,6 +117,12 @@ class Reader {
     return v;
   }
 
+  finite(key: string): number {
+    const v = this.json[key];
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.err(key, `must be a finite number, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
   bool(key: string, dflt: boolean): boolean {
     const v = this.json[key];
     if (v === undefined || v === null) return dflt;
@@ -147,7 +163,14 @@ export function configFromHF(json: unknown, file: string = DEFAULT_FILE): ModelC
   r.only('is_encoder_decoder', [false], 'decoder-only models');
   r.only('rope_scaling', [null], 'heed implements plain RoPE only');
 
+  const arches = r.json.architectures;
+  const score = Array.isArray(arches) && arches.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'));
+  if (score) {
+    const labels = r.has('num_labels') ? r.json.num_labels : r.has('id2label') ? Object.keys(r.json.id2label as object).length : 2;
+    if (labels !== 1) r.err(r.has('num_labels') ? 'num_labels' : 'id2label', `gives ${JSON.stringify(labels)} labels; heed reads sequence-classification models with one (reward models)`);
+  }
   const common = {
+    ...(score ? { head: 'score' as const, ...(r.has('score_bias') ? { scoreBias: r.finite('score_bias') } : {}) } : {}),
     bosTokenId: r.tokenId('bos_token_id'),
     eosTokenId: r.tokenId('eos_token_id'),
     ...(r.has('pad_token_id') ? { padTokenId: r.tokenId('pad_token_id') } : {}),
@@ -244,10 +267,12 @@ export function configToHF(cfg: ModelConfig, opts: { dtype?: 'F32' | 'BF16' | 'F
     tie_word_embeddings: cfg.tiedEmbeddings,
     torch_dtype: TORCH_DTYPE[opts.dtype ?? 'F32'],
     use_cache: true,
+    ...(cfg.head === 'score' ? { num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, ...(cfg.scoreBias ? { score_bias: cfg.scoreBias } : {}) } : {}),
   };
+  const score = cfg.head === 'score';
   if (cfg.arch === 'gpt2') {
     return {
-      architectures: ['GPT2LMHeadModel'], model_type: 'gpt2',
+      architectures: [score ? 'GPT2ForSequenceClassification' : 'GPT2LMHeadModel'], model_type: 'gpt2',
       vocab_size: cfg.vocabSize, n_embd: cfg.dModel, n_layer: cfg.nLayer, n_head: cfg.nHead, n_inner: cfg.ffn,
       n_positions: cfg.maxPositions, n_ctx: cfg.maxPositions, layer_norm_epsilon: cfg.normEps,
       activation_function: 'gelu_new', attn_pdrop: 0, embd_pdrop: 0, resid_pdrop: 0,
@@ -263,12 +288,12 @@ export function configToHF(cfg: ModelConfig, opts: { dtype?: 'F32' | 'BF16' | 'F
   };
   if (cfg.arch === 'llama') {
     return {
-      architectures: ['LlamaForCausalLM'], model_type: 'llama', ...shared,
+      architectures: [score ? 'LlamaForSequenceClassification' : 'LlamaForCausalLM'], model_type: 'llama', ...shared,
       attention_bias: cfg.qkvBias, mlp_bias: cfg.mlpBias, pretraining_tp: 1, ...tail,
     };
   }
   return {
-    architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', ...shared,
+    architectures: [score ? 'Qwen2ForSequenceClassification' : 'Qwen2ForCausalLM'], model_type: 'qwen2', ...shared,
     use_sliding_window: false, sliding_window: null, max_window_layers: cfg.nLayer, ...tail,
   };
 }

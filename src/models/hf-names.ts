@@ -39,7 +39,8 @@ export function expectedShapes(cfg: ModelConfig): Map<string, number[]> {
     linear(`${L}.mlp.down_proj`, d, cfg.ffn, cfg.mlpBias);
   }
   norm('model.norm');
-  if (!cfg.tiedEmbeddings) m.set('lm_head.weight', [cfg.vocabSize, d]);
+  if (cfg.head === 'score') m.set('score.weight', [1, d]);
+  else if (!cfg.tiedEmbeddings) m.set('lm_head.weight', [cfg.vocabSize, d]);
   return m;
 }
 
@@ -140,7 +141,8 @@ export function toHFTensors(cfg: ModelConfig, tensors: Map<string, TensorData>):
     out.set(`${GPT2_PREFIX}h.${i}.attn.c_attn.weight`, transpose(concatRows([get(`${A}.q_proj.weight`), get(`${A}.k_proj.weight`), get(`${A}.v_proj.weight`)])));
     out.set(`${GPT2_PREFIX}h.${i}.attn.c_attn.bias`, concatRows([get(`${A}.q_proj.bias`), get(`${A}.k_proj.bias`), get(`${A}.v_proj.bias`)]));
   }
-  if (!cfg.tiedEmbeddings) out.set('lm_head.weight', get('lm_head.weight'));
+  if (cfg.head === 'score') out.set('score.weight', get('score.weight'));
+  else if (!cfg.tiedEmbeddings) out.set('lm_head.weight', get('lm_head.weight'));
   return out;
 }
 
@@ -163,7 +165,7 @@ export function fromHFTensors(cfg: ModelConfig, tensors: Map<string, TensorData>
     for (const name of tensors.keys()) {
       if (shapes.has(name)) continue;
       // Tied checkpoints may still carry the shared head; old transformers saved RoPE's buffer.
-      if (name === 'lm_head.weight' && cfg.tiedEmbeddings) continue;
+      if (name === 'lm_head.weight' && cfg.tiedEmbeddings && cfg.head !== 'score') continue;
       if (/^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/.test(name)) continue;
       throw new Error(`${file}: unexpected tensor "${name}" for this ${cfg.arch} config`);
     }
@@ -201,12 +203,13 @@ export function fromHFTensors(cfg: ModelConfig, tensors: Map<string, TensorData>
       out.set(`${A}.${p}_proj.bias`, rows(b, j * d, (j + 1) * d));
     });
   }
-  if (!cfg.tiedEmbeddings) out.set('lm_head.weight', takeBare('lm_head.weight', [cfg.vocabSize, d]));
+  if (cfg.head === 'score') out.set('score.weight', takeBare('score.weight', [1, d]));
+  else if (!cfg.tiedEmbeddings) out.set('lm_head.weight', takeBare('lm_head.weight', [cfg.vocabSize, d]));
   for (const name of bare.keys()) {
     if (used.has(name)) continue;
     // Causal-mask buffers older transformers versions saved, and a tied head saved anyway.
     if (/^h\.\d+\.attn\.(bias|masked_bias)$/.test(name)) continue;
-    if (name === 'lm_head.weight' && cfg.tiedEmbeddings) continue;
+    if (name === 'lm_head.weight' && cfg.tiedEmbeddings && cfg.head !== 'score') continue;
     throw new Error(`${file}: unexpected tensor "${name}" for this gpt2 config`);
   }
   return out;
