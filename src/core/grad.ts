@@ -76,6 +76,12 @@ export const gradRules: Record<string, Rule> = {
     return [dx];
   },
 
+  segmentSum: (n, g) => {
+    const group = S(n).group as Int32Array, dx = new Float32Array(group.length);
+    for (let i = 0; i < group.length; i++) dx[i] = g[group[i]!]!;
+    return [dx];
+  },
+
   reshape: (_n, g) => [g],
   // the transpose of a swap is the same swap, applied to g in the output's shape
   transpose: (n, g, out) => [permuteCopy(g, out.shape, S(n).a, S(n).b)[0]],

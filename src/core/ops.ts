@@ -207,6 +207,19 @@ export function selectRows(x: Tensor, idx: Int32Array | number[]): Tensor {
   return record(new Tensor(out, [ids.length, C]), 'selectRows', [x], { ids });
 }
 
+/** Sums of x's entries by group: x (n), group[i] in [0, G) → (G). The gradient broadcasts back. */
+export function segmentSum(x: Tensor, group: Int32Array, G: number): Tensor {
+  needF32('segmentSum', x);
+  if (group.length !== x.size) fail('segmentSum', `${group.length} group ids for ${x.size} values`);
+  const out = new Float32Array(G), d = x.f32;
+  for (let i = 0; i < group.length; i++) {
+    const g = group[i]!;
+    if (!(g >= 0 && g < G)) fail('segmentSum', `group ${g} at ${i} is outside [0, ${G})`);
+    out[g] = out[g]! + d[i]!;
+  }
+  return record(new Tensor(out, [G]), 'segmentSum', [x], { group });
+}
+
 // ---------------------------------------------------------------- matmul
 
 /**

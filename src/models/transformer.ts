@@ -53,8 +53,13 @@ export interface ForwardOptions {
   rows?: Int32Array;
   /** training mode (LoRA dropout) */
   training?: boolean;
-  /** also return the final hidden states (B, T, d) (value and reward heads read them) */
+  /** also return the final hidden states (the rows the logits were computed at) */
   wantHidden?: boolean;
+  /**
+   * false runs the base model without its LoRA adapters: a LoRA policy's reference model is the
+   * same weights, never a second copy (default true)
+   */
+  adapters?: boolean;
 }
 
 export interface ForwardResult { logits: Tensor; hidden?: Tensor }
@@ -72,7 +77,8 @@ export class Transformer {
   loraConfig: LoraConfig | null = null;
   /** NF4-frozen weights by canonical name (QLoRA); such names are absent from params */
   readonly frozenNF4 = new Map<string, NF4Weight>();
-  private readonly rope: op.RopeCache | null;
+  /** RoPE's cos/sin table, grown on demand (a config may allow far more positions than are used) */
+  private rope: op.RopeCache | null = null;
   /** seeds LoRA dropout masks; saved in checkpoints so a resume replays them */
   readonly dropoutRng = new Rng(17);
 
@@ -80,7 +86,6 @@ export class Transformer {
     this.cfg = cfg;
     this.params = params;
     if (nf4) for (const [name, q] of nf4) { this.frozenNF4.set(name, q); params.delete(name); }
-    this.rope = cfg.positions === 'rope' ? op.ropeCache(headDim(cfg), cfg.maxPositions, cfg.ropeTheta) : null;
     const want = expectedShapes(cfg);
     for (const [name, shape] of want) {
       const t = params.get(name) ?? (this.frozenNF4.has(name) ? { shape: this.frozenNF4.get(name)!.shape } : undefined);
@@ -185,9 +190,18 @@ export class Transformer {
 
   private bias(name: string): Tensor | null { return this.params.get(name) ?? null; }
 
-  /** A linear layer with whatever is attached to it: NF4 base, LoRA adapter. */
-  private proj(x: Tensor, prefix: string, training: boolean): Tensor {
-    const wn = `${prefix}.weight`, b = this.bias(`${prefix}.bias`), q = this.frozenNF4.get(wn), l = this.lora.get(wn);
+  /** The RoPE table covering positions [0, n), grown by doubling up to the config's limit. */
+  private ropeFor(n: number): op.RopeCache {
+    if (!this.rope || this.rope.maxPos < n) {
+      const size = Math.min(this.cfg.maxPositions, Math.max(n, 2 * (this.rope?.maxPos ?? 256)));
+      this.rope = op.ropeCache(headDim(this.cfg), size, this.cfg.ropeTheta);
+    }
+    return this.rope;
+  }
+
+  /** A linear layer with whatever is attached to it: NF4 base, LoRA adapter (unless adapters are off). */
+  private proj(x: Tensor, prefix: string, training: boolean, adapters: boolean): Tensor {
+    const wn = `${prefix}.weight`, b = this.bias(`${prefix}.bias`), q = this.frozenNF4.get(wn), l = adapters ? this.lora.get(wn) : undefined;
     if (l) return op.loraLinear(x, q ?? this.p(wn), b, l.A, l.B, l.scale, this.loraConfig?.dropout ?? 0, this.dropoutRng, training);
     return op.linear(x, q ?? this.p(wn), b);
   }
@@ -197,9 +211,36 @@ export class Transformer {
     return this.cfg.norm === 'rms' ? op.rmsNorm(x, w, eps) : op.layerNorm(x, w, this.bias(`${prefix}.bias`), eps);
   }
 
-  /** ids: (B·T) token ids, row-major. Returns logits (B, T, V) or (B, 1, V) with lastOnly. */
+  /**
+   * The language model: trunk, then the LM head. ids: (B·T) token ids, row-major. Returns logits
+   * (B, T, V), or (B, 1, V) with lastOnly, or (rows, V) with rows.
+   */
   forward(ids: Int32Array, B: number, T: number, o: ForwardOptions = {}): ForwardResult {
-    const c = this.cfg, D = headDim(c), H = c.nHead, Hkv = c.nKvHead, training = o.training ?? false;
+    const hidden = this.trunk(ids, B, T, o), logits = this.lmHead(hidden);
+    return o.wantHidden ? { logits, hidden } : { logits };
+  }
+
+  /** Logits over the vocabulary from final hidden states (..., d) → (..., V). */
+  lmHead(hidden: Tensor): Tensor {
+    if (this.cfg.head === 'score') throw new Error('heed: this model has a scalar score head (a reward model), not an LM head');
+    return op.linear(hidden, this.cfg.tiedEmbeddings ? this.p('model.embed_tokens.weight') : this.p('lm_head.weight'));
+  }
+
+  /** The scalar head (reward models): hidden (..., d) → scores (...,) = score.weight · h + score_bias. */
+  scoreHead(hidden: Tensor): Tensor {
+    const w = this.params.get('score.weight');
+    if (!w) throw new Error('heed: this model has no score head (config head "score", tensor score.weight)');
+    const s = op.reshape(op.linear(hidden, w), hidden.shape.slice(0, -1));
+    return this.cfg.scoreBias ? op.addScalar(s, this.cfg.scoreBias) : s;
+  }
+
+  /**
+   * The transformer without a head: final normed hidden states (B, T, d), or (B, 1, d) with
+   * lastOnly, or (rows, d) with rows. Heads (LM, scalar reward, value) are small functions on them,
+   * so a head is computed only where it is needed.
+   */
+  trunk(ids: Int32Array, B: number, T: number, o: ForwardOptions = {}): Tensor {
+    const c = this.cfg, D = headDim(c), H = c.nHead, Hkv = c.nKvHead, training = o.training ?? false, ad = o.adapters ?? true;
     if (ids.length !== B * T) throw new Error(`heed: forward got ${ids.length} ids for B=${B}, T=${T}`);
     const cache = o.cache, pos0 = cache ? cache.len : 0;
     if (pos0 + T > (cache ? cache.Tmax : c.maxPositions)) throw new Error(`heed: sequence of ${pos0 + T} tokens exceeds the model's ${cache ? cache.Tmax : c.maxPositions} positions`);
@@ -222,34 +263,35 @@ export class Transformer {
       positions = new Int32Array(B * T);
       for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = pos0 + t;
     }
+    let maxPos = 0;
+    for (let i = 0; i < positions.length; i++) if (positions[i]! > maxPos) maxPos = positions[i]!;
+    const rope = c.positions === 'rope' ? this.ropeFor(maxPos + 1) : null;
     let x = op.embedding(this.p('model.embed_tokens.weight'), new Tensor(ids, [B, T], 'i32'));
     if (c.positions === 'learned') x = op.add(x, op.embedding(this.p('model.embed_positions.weight'), new Tensor(positions, [B, T], 'i32')));
     for (let i = 0; i < c.nLayer; i++) {
       const L = `model.layers.${i}`;
       const h = this.norm(x, `${L}.input_layernorm`);
-      let q = op.reshape(this.proj(h, `${L}.self_attn.q_proj`, training), [B, T, H, D]);
-      let k = op.reshape(this.proj(h, `${L}.self_attn.k_proj`, training), [B, T, Hkv, D]);
-      const v = op.reshape(this.proj(h, `${L}.self_attn.v_proj`, training), [B, T, Hkv, D]);
-      if (this.rope) { q = op.rope(q, positions, this.rope); k = op.rope(k, positions, this.rope); }
+      let q = op.reshape(this.proj(h, `${L}.self_attn.q_proj`, training, ad), [B, T, H, D]);
+      let k = op.reshape(this.proj(h, `${L}.self_attn.k_proj`, training, ad), [B, T, Hkv, D]);
+      const v = op.reshape(this.proj(h, `${L}.self_attn.v_proj`, training, ad), [B, T, Hkv, D]);
+      if (rope) { q = op.rope(q, positions, rope); k = op.rope(k, positions, rope); }
       const att = cache ? this.cachedAttention(q, k, v, cache, i, o.keyMask ?? null) : op.attention(q, k, v, { keyMask: o.keyMask ?? null, keyStart });
-      x = op.add(x, this.proj(op.reshape(att, [B, T, H * D]), `${L}.self_attn.o_proj`, training));
+      x = op.add(x, this.proj(op.reshape(att, [B, T, H * D]), `${L}.self_attn.o_proj`, training, ad));
       const h2 = this.norm(x, `${L}.post_attention_layernorm`);
       const m = c.mlp === 'swiglu'
-        ? op.swiglu(this.proj(h2, `${L}.mlp.gate_proj`, training), this.proj(h2, `${L}.mlp.up_proj`, training))
-        : op.gelu(this.proj(h2, `${L}.mlp.up_proj`, training));
-      x = op.add(x, this.proj(m, `${L}.mlp.down_proj`, training));
+        ? op.swiglu(this.proj(h2, `${L}.mlp.gate_proj`, training, ad), this.proj(h2, `${L}.mlp.up_proj`, training, ad))
+        : op.gelu(this.proj(h2, `${L}.mlp.up_proj`, training, ad));
+      x = op.add(x, this.proj(m, `${L}.mlp.down_proj`, training, ad));
     }
     if (cache) cache.len += T;
-    x = this.norm(x, 'model.norm');
     if (o.rows && o.lastOnly) throw new Error('heed: forward takes rows or lastOnly, not both');
+    // the final norm is per position, so selecting rows first gives the same values for less work
     if (o.lastOnly && T > 1) {
       const rows = Int32Array.from({ length: B }, (_, b) => b * T + T - 1);
       x = op.reshape(op.selectRows(op.reshape(x, [B * T, c.dModel]), rows), [B, 1, c.dModel]);
     }
     if (o.rows) x = op.selectRows(op.reshape(x, [B * T, c.dModel]), o.rows);
-    const head = c.tiedEmbeddings ? this.p('model.embed_tokens.weight') : this.p('lm_head.weight');
-    const logits = op.linear(x, head);
-    return o.wantHidden ? { logits, hidden: x } : { logits };
+    return this.norm(x, 'model.norm');
   }
 
   /**

@@ -4,8 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import { loadModel, type LoadedModel } from '../../models/load.js';
 import { generate, type GenerateOptions } from '../../models/generate.js';
 import { renderPrompt, stopTokenIds, type ChatMessage } from '../../tokenizer/index.js';
-import { tokenLogprobs } from '../../core/ops.js';
-import { noGrad } from '../../core/autograd.js';
+import { scoredBatch, tokenLogprobs } from '../../models/logprobs.js';
 import { float, guard, int } from '../util.js';
 
 interface SampleFlags { maxNewTokens: number; temperature: number; topK: number; topP: number; seed: number; adapter?: string; stop?: string[] }
@@ -106,10 +105,7 @@ export function register(program: Command): void {
       } else if (o.text !== undefined) ids = m.tok.tokenizer.encode(o.text);
       else throw new Error('give --ids or --text');
       if (ids.length < 2) throw new Error('need at least two tokens');
-      const lp = noGrad(() => {
-        const { logits } = m.model.forward(Int32Array.from(ids.slice(0, -1)), 1, ids.length - 1);
-        return tokenLogprobs(logits, Int32Array.from(ids.slice(1)));
-      });
+      const lp = tokenLogprobs(m.model, scoredBatch([{ prompt: ids.slice(0, 1), response: ids.slice(1) }])).logp;
       console.log(JSON.stringify({ ids, logprobs: Array.from(lp.f32, (v) => Number(v.toFixed(6))) }));
     }));
 }
