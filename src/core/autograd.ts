@@ -9,18 +9,15 @@ let gradEnabled = true;
 
 export function isGradEnabled(): boolean { return gradEnabled; }
 
-/** Runs fn without recording the tape (inference, optimizer steps, evaluation). */
+/**
+ * Runs fn without recording the tape (inference, optimizer steps, evaluation). Synchronous on
+ * purpose: a flag held across an await would leak into whatever else runs meanwhile, so async work
+ * (the server's generation loop) calls this around each synchronous step instead.
+ */
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;
   gradEnabled = false;
   try { return fn(); } finally { gradEnabled = prev; }
-}
-
-/** Async variant of noGrad. */
-export async function noGradAsync<T>(fn: () => Promise<T>): Promise<T> {
-  const prev = gradEnabled;
-  gradEnabled = false;
-  try { return await fn(); } finally { gradEnabled = prev; }
 }
 
 /** Records `op` on `out` when grad is on and any input requires grad. Returns out. */

@@ -22,21 +22,62 @@ export interface LoraConfig {
 
 export interface LoraLayer { A: Tensor; B: Tensor; scale: number }
 
-/** Per-layer KV cache: k, v of (B, Tmax, Hkv, D) each; `len` positions filled. */
+/**
+ * KV cache of B slots, one sequence each: k[layer][slot], v[layer][slot] of (capacity, Hkv, D),
+ * grown on demand up to Tmax positions. Each slot has its own length, so the rows of one batch can
+ * sit at different lengths (continuous batching: sequences join and leave between decode steps),
+ * and a slot is reused by resetting it.
+ */
 export class KVCache {
-  readonly k: Float32Array[]; readonly v: Float32Array[];
-  len = 0;
+  readonly k: Float32Array[][]; readonly v: Float32Array[][];
+  /** positions filled in each slot */
+  readonly lens: Int32Array;
   constructor(readonly cfg: ModelConfig, readonly B: number, readonly Tmax: number) {
-    const n = B * Tmax * cfg.nKvHead * headDim(cfg);
-    this.k = Array.from({ length: cfg.nLayer }, () => new Float32Array(n));
-    this.v = Array.from({ length: cfg.nLayer }, () => new Float32Array(n));
+    const empty = () => Array.from({ length: B }, () => new Float32Array(0));
+    this.k = Array.from({ length: cfg.nLayer }, empty);
+    this.v = Array.from({ length: cfg.nLayer }, empty);
+    this.lens = new Int32Array(B);
+  }
+
+  /** The longest slot (a batch that moves in lockstep has one length). */
+  get len(): number { return this.lens.reduce((a, b) => Math.max(a, b), 0); }
+
+  /** Empties a slot for the next sequence; its memory is kept for reuse. */
+  reset(slot: number): void { this.lens[slot] = 0; }
+
+  /** Makes room for n positions in a slot (capacity doubles, so a growing sequence copies O(n) in all). */
+  reserve(slot: number, n: number): void {
+    const step = this.cfg.nKvHead * headDim(this.cfg), have = this.k[0]![slot]!.length / step;
+    if (n <= have) return;
+    const cap = Math.min(this.Tmax, Math.max(n, 2 * have, 16)), used = this.lens[slot]! * step;
+    for (const kv of [this.k, this.v]) for (const layer of kv) {
+      const grown = new Float32Array(cap * step);
+      grown.set(layer[slot]!.subarray(0, used));
+      layer[slot] = grown;
+    }
   }
 }
 
+/** The cache slot of each row (checked: in range, distinct, room for T more), with room reserved. */
+function cacheSlots(cache: KVCache, B: number, T: number, given: Int32Array | undefined): Int32Array {
+  if (!given && B > cache.B) throw new Error(`heed: forward got ${B} rows but the KV cache has ${cache.B} slots`);
+  const slots = given ?? Int32Array.from({ length: B }, (_, b) => b);
+  if (slots.length !== B) throw new Error(`heed: forward got ${slots.length} cache slots for B=${B}`);
+  const seen = new Set<number>();
+  for (const s of slots) {
+    if (s < 0 || s >= cache.B || seen.has(s)) throw new Error(`heed: cache slot ${s} is out of range [0, ${cache.B}) or given twice`);
+    seen.add(s);
+    const n = cache.lens[s]! + T;
+    if (n > cache.Tmax) throw new Error(`heed: sequence of ${n} tokens exceeds the model's ${cache.Tmax} positions`);
+    cache.reserve(s, n);
+  }
+  return slots;
+}
+
 export interface ForwardOptions {
-  /** absolute position of each token (B·T); default 0..T−1 (or cache.len..) per row */
+  /** absolute position of each token (B·T); default 0..T−1 (or the slot's length on) per row */
   positions?: Int32Array;
-  /** (B, Tk) 1 = real token, 0 = padding; with a cache Tk = Tmax */
+  /** (B, Tk) 1 = real token, 0 = padding; with a cache (cache slots, Tmax), indexed by slot */
   keyMask?: Uint8Array;
   /**
    * (B·T) packed-sequence ids: each run of equal ids in a row is one sequence, which attends only
@@ -44,6 +85,11 @@ export interface ForwardOptions {
    */
   segments?: Int32Array;
   cache?: KVCache;
+  /**
+   * with a cache: the slot of each batch row (default row b → slot b). Each row continues its own
+   * slot at that slot's length, so a decode step can run rows of different lengths as one batch.
+   */
+  slots?: Int32Array;
   /** only compute logits for the last position of each row */
   lastOnly?: boolean;
   /**
@@ -242,8 +288,8 @@ export class Transformer {
   trunk(ids: Int32Array, B: number, T: number, o: ForwardOptions = {}): Tensor {
     const c = this.cfg, D = headDim(c), H = c.nHead, Hkv = c.nKvHead, training = o.training ?? false, ad = o.adapters ?? true;
     if (ids.length !== B * T) throw new Error(`heed: forward got ${ids.length} ids for B=${B}, T=${T}`);
-    const cache = o.cache, pos0 = cache ? cache.len : 0;
-    if (pos0 + T > (cache ? cache.Tmax : c.maxPositions)) throw new Error(`heed: sequence of ${pos0 + T} tokens exceeds the model's ${cache ? cache.Tmax : c.maxPositions} positions`);
+    const cache = o.cache, slots = cache ? cacheSlots(cache, B, T, o.slots) : null;
+    if (!cache && T > c.maxPositions) throw new Error(`heed: sequence of ${T} tokens exceeds the model's ${c.maxPositions} positions`);
     let positions = o.positions, keyStart: Int32Array | null = null;
     if (o.segments) {
       if (cache) throw new Error('heed: forward takes segments or a cache, not both');
@@ -261,7 +307,7 @@ export class Transformer {
     }
     if (!positions) {
       positions = new Int32Array(B * T);
-      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = pos0 + t;
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = (slots ? cache!.lens[slots[b]!]! : 0) + t;
     }
     let maxPos = 0;
     for (let i = 0; i < positions.length; i++) if (positions[i]! > maxPos) maxPos = positions[i]!;
@@ -275,7 +321,7 @@ export class Transformer {
       let k = op.reshape(this.proj(h, `${L}.self_attn.k_proj`, training, ad), [B, T, Hkv, D]);
       const v = op.reshape(this.proj(h, `${L}.self_attn.v_proj`, training, ad), [B, T, Hkv, D]);
       if (rope) { q = op.rope(q, positions, rope); k = op.rope(k, positions, rope); }
-      const att = cache ? this.cachedAttention(q, k, v, cache, i, o.keyMask ?? null) : op.attention(q, k, v, { keyMask: o.keyMask ?? null, keyStart });
+      const att = cache ? this.cachedAttention(q, k, v, cache, slots!, i, o.keyMask ?? null) : op.attention(q, k, v, { keyMask: o.keyMask ?? null, keyStart });
       x = op.add(x, this.proj(op.reshape(att, [B, T, H * D]), `${L}.self_attn.o_proj`, training, ad));
       const h2 = this.norm(x, `${L}.post_attention_layernorm`);
       const m = c.mlp === 'swiglu'
@@ -283,7 +329,7 @@ export class Transformer {
         : op.gelu(this.proj(h2, `${L}.mlp.up_proj`, training, ad));
       x = op.add(x, this.proj(m, `${L}.mlp.down_proj`, training, ad));
     }
-    if (cache) cache.len += T;
+    if (slots) for (const s of slots) cache!.lens[s] = cache!.lens[s]! + T;
     if (o.rows && o.lastOnly) throw new Error('heed: forward takes rows or lastOnly, not both');
     // the final norm is per position, so selecting rows first gives the same values for less work
     if (o.lastOnly && T > 1) {
@@ -295,23 +341,20 @@ export class Transformer {
   }
 
   /**
-   * Writes this step's k, v into the cache and attends over everything cached so far. Each row is
-   * its own call on a zero-copy view of the cache (rows hold Tmax slots, the kernel wants Tk).
+   * Writes this step's k, v into each row's cache slot and attends over everything that slot holds.
+   * Each row is its own call on a zero-copy view of its slot, so rows may sit at different lengths.
    */
-  private cachedAttention(q: Tensor, k: Tensor, v: Tensor, cache: KVCache, layer: number, keyMask: Uint8Array | null): Tensor {
-    const [B, T, H, D] = q.shape as [number, number, number, number], Hkv = this.cfg.nKvHead;
-    const row = cache.Tmax * Hkv * D, step = Hkv * D, pos0 = cache.len, Tk = pos0 + T;
-    const kc = cache.k[layer]!, vc = cache.v[layer]!;
-    for (let b = 0; b < B; b++) {
-      kc.set(k.f32.subarray(b * T * step, (b + 1) * T * step), b * row + pos0 * step);
-      vc.set(v.f32.subarray(b * T * step, (b + 1) * T * step), b * row + pos0 * step);
-    }
+  private cachedAttention(q: Tensor, k: Tensor, v: Tensor, cache: KVCache, slots: Int32Array, layer: number, keyMask: Uint8Array | null): Tensor {
+    const [B, T, H, D] = q.shape as [number, number, number, number], Hkv = this.cfg.nKvHead, step = Hkv * D;
     const out = new Float32Array(q.size);
     for (let b = 0; b < B; b++) {
+      const s = slots[b]!, pos0 = cache.lens[s]!, Tk = pos0 + T, kc = cache.k[layer]![s]!, vc = cache.v[layer]![s]!;
+      kc.set(k.f32.subarray(b * T * step, (b + 1) * T * step), pos0 * step);
+      vc.set(v.f32.subarray(b * T * step, (b + 1) * T * step), pos0 * step);
       const qb = new Tensor(q.f32.subarray(b * T * H * D, (b + 1) * T * H * D), [1, T, H, D]);
-      const kb = new Tensor(kc.subarray(b * row, b * row + Tk * step), [1, Tk, Hkv, D]);
-      const vb = new Tensor(vc.subarray(b * row, b * row + Tk * step), [1, Tk, Hkv, D]);
-      const mask = keyMask ? keyMask.subarray(b * cache.Tmax, b * cache.Tmax + Tk) : null;
+      const kb = new Tensor(kc.subarray(0, Tk * step), [1, Tk, Hkv, D]);
+      const vb = new Tensor(vc.subarray(0, Tk * step), [1, Tk, Hkv, D]);
+      const mask = keyMask ? keyMask.subarray(s * cache.Tmax, s * cache.Tmax + Tk) : null;
       out.set(op.attention(qb, kb, vb, { qOffset: pos0, keyMask: mask }).f32, b * T * H * D);
     }
     return new Tensor(out, q.shape);
