@@ -7,7 +7,7 @@ function walk(dir) {
   const out = [];
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) { if (name !== 'fixtures') out.push(...walk(p)); }
+    if (statSync(p).isDirectory()) { if (name !== 'fixtures' && name !== 'node_modules') out.push(...walk(p)); }
     else if (name.endsWith('.test.ts')) out.push(p);
   }
   return out;
