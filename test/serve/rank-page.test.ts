@@ -62,7 +62,7 @@ async function saved(page: Page, what = 'ranking'): Promise<number> {
 const sortGroups = (gs: number[][]) => gs.map((g) => [...g].sort((a, b) => a - b));
 
 describe('rank page', () => {
-  it('ranks with keys 1-K and a tie, shows saved after the commit, and moves on', async () => {
+  it('ranks with keys 1-K and a tie, keeps rater and order over a reload, shows saved after the commit, and moves on', async () => {
     const store = FeedbackStore.open(':memory:');
     fill(store, 2, 4);
     const srv = await serveStore(store);
@@ -70,6 +70,12 @@ describe('rank page', () => {
     assert.equal(await page.textContent('#progress'), '0 / 2 ranked');
     const ids = await shownIds(page);
     const prompt = await promptOf(page);
+    // A reload remembers the rater and shows the same prompt in the same order.
+    await page.reload();
+    await page.waitForSelector('#cards .card');
+    assert.equal(await page.inputValue('#rater'), 'alice');
+    assert.equal(await promptOf(page), prompt);
+    assert.deepEqual(await shownIds(page), ids);
     // 3 then Backspace (undo), then: card 2 best, tied with card 4; card 1 next; card 3 last.
     for (const key of ['3', 'Backspace', '2', '=', '4', '1', '3']) await page.keyboard.press(key);
     assert.equal(await page.textContent('#rankbar'), '1st2=42nd13rd3');
@@ -119,20 +125,6 @@ describe('rank page', () => {
     assert.equal(skip?.groups, null);
     await page.waitForSelector('#done', { state: 'visible' });
     assert.match(await page.textContent('#done') ?? '', /Nothing left for dragger to rank \(2 \/ 2\)/);
-    await page.context().close();
-    await srv.close();
-  });
-
-  it('remembers the rater and shows the same order after a reload', async () => {
-    const store = FeedbackStore.open(':memory:');
-    fill(store, 1, 5);
-    const srv = await serveStore(store);
-    const page = await open(srv.url, 'reloader');
-    const ids = await shownIds(page);
-    await page.reload();
-    await page.waitForSelector('#cards .card');
-    assert.equal(await page.inputValue('#rater'), 'reloader');
-    assert.deepEqual(await shownIds(page), ids);
     await page.context().close();
     await srv.close();
   });
