@@ -31,12 +31,17 @@ export function parseFeedbackFile(text: string, file: string, opts: ImportOption
 
 /** Imports a JSONL file in one transaction: every line or none. */
 export function importFile(store: FeedbackStore, file: string, opts: ImportOptions = {}): ImportCounts & { format: PreferenceFileFormat } {
-  let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) {
+  let bytes: Buffer;
+  try { bytes = readFileSync(file); } catch (e) {
     const code = (e as { code?: string }).code;
     throw new Error(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
   }
-  const { format, records } = parseFeedbackFile(text.replace(/^\uFEFF/, ''), file, opts);
+  // Strict decoding: a replacement character silently stored in a ranking would be worse than an error.
+  let text: string;
+  try { text = new TextDecoder('utf-8', { fatal: true }).decode(bytes); } catch {
+    throw new Error(`${file}: not valid UTF-8`);
+  }
+  const { format, records } = parseFeedbackFile(text, file, opts);
   return { format, ...store.importRecords(records, file) };
 }
 

@@ -169,11 +169,19 @@ describe('feedback import/export', () => {
     s.close();
   });
 
-  it('names a missing file, a directory and an empty file', () => {
+  it('names a missing file, a directory, an empty file and invalid UTF-8, and reads past a BOM', () => {
     const s = FeedbackStore.open(':memory:');
     assert.throws(() => importFile(s, join(tmp, 'nope.jsonl')), /nope\.jsonl: no such file/);
     assert.throws(() => importFile(s, tmp), /is a directory/);
     assert.throws(() => importFile(s, write('empty.jsonl', ['', ''])), /empty\.jsonl: holds no records/);
+    const latin1 = join(tmp, 'latin1.jsonl');
+    writeFileSync(latin1, Buffer.concat([Buffer.from('{"prompt": "caf'), Buffer.from([0xe9]), Buffer.from('", "chosen": "a", "rejected": "b"}\n')]));
+    assert.throws(() => importFile(s, latin1), /latin1\.jsonl: not valid UTF-8/);
+    assert.equal(s.stats().prompts, 0);
+    // A byte-order mark, as Windows editors write, is not an error.
+    const bom = join(tmp, 'bom.jsonl');
+    writeFileSync(bom, '\uFEFF' + readFileSync(join(FIX, 'trl-standard.jsonl'), 'utf8'));
+    assert.equal(importFile(s, bom).rankings, 3);
     s.close();
   });
 
