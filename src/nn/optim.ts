@@ -66,16 +66,19 @@ export class AdamW {
   }
 }
 
-/** Scales all grads so their global L2 norm is at most maxNorm; returns the norm before clipping. */
-export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+/**
+ * Scales all grads by `prescale` (1/N turns summed losses into a mean), then so that their global
+ * L2 norm is at most maxNorm (0 = no clipping), in one pass; returns the norm after the prescale
+ * and before clipping, as torch.nn.utils.clip_grad_norm_ does.
+ */
+export function clipGradNorm(params: Tensor[], maxNorm: number, prescale = 1): number {
   const k = K();
   let ss = 0;
   for (const p of params) if (p.grad) ss += k.sumSquares(p.grad.f32, p.size);
-  const norm = Math.sqrt(ss);
-  if (maxNorm > 0 && norm > maxNorm) {
-    const s = maxNorm / (norm + 1e-6);
-    for (const p of params) if (p.grad) { const g = p.grad.f32; for (let i = 0; i < g.length; i++) g[i] = g[i]! * s; }
-  }
+  const norm = Math.sqrt(ss) * Math.abs(prescale);
+  // torch's rule: scale by min(1, maxNorm / (norm + 1e-6))
+  const s = prescale * (maxNorm > 0 ? Math.min(1, maxNorm / (norm + 1e-6)) : 1);
+  if (s !== 1) for (const p of params) if (p.grad) { const g = p.grad.f32; for (let i = 0; i < g.length; i++) g[i] = g[i]! * s; }
   return norm;
 }
 

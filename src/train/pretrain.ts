@@ -6,38 +6,13 @@ import { Rng } from '../core/rng.js';
 import { buildCorpus, releaseDataCaches, type CorpusSource } from '../data/index.js';
 import { chunkDocuments } from '../data/pack.js';
 import { trainBPE, WORDS_PATTERN, type Tokenizer } from '../tokenizer/index.js';
-import { PRESETS, type ModelConfig, type PresetName } from '../models/config.js';
+import { PRESETS, type ModelConfig } from '../models/config.js';
 import { Transformer } from '../models/transformer.js';
 import { saveModel } from '../models/load.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { RunDir } from './checkpoint.js';
-import { EpochOrder, evalLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
-
-export interface PretrainRecipe {
-  out: string;
-  preset: PresetName;
-  /** overrides of the preset's shape, e.g. { nLayer: 2 } */
-  model?: Partial<ModelConfig>;
-  vocabSize: number;
-  /** spaces as tokens of their own (WORDS_PATTERN) rather than Qwen2's " word" tokens */
-  splitSpaces?: boolean;
-  seqLen: number;
-  batchSize: number;
-  lr: number;
-  weightDecay: number;
-  /** total steps; or leave 0 and give timeBudgetSec */
-  steps: number;
-  timeBudgetSec: number;
-  evalEvery: number;
-  valWindows: number;
-  seed: number;
-  sources: CorpusSource[];
-  /** use only this many characters of the corpus (0 = all); for quick runs */
-  maxChars: number;
-  resume: boolean;
-  killAfterStep?: number;
-  quiet?: boolean;
-}
+import { EpochOrder, evalLmLoss, lmLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
+import type { PretrainRecipe, RunOptions } from './recipes.js';
 
 /**
  * Measurements of the trained model that the caller adds to result.json (the pretraining probes live
@@ -97,26 +72,29 @@ function prepare(r: PretrainRecipe, log: (s: string) => void): { tok: Tokenizer;
   return { tok, train, val };
 }
 
-export function pretrain(r: PretrainRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n'), probe?: PretrainProbe): PretrainResult {
-  const run = new RunDir(r.out);
-  run.writeRecipe({ stage: 'pretrain', ...r });
+export function pretrain(r: PretrainRecipe, run0: RunOptions, log: (s: string) => void = (s) => process.stderr.write(s + '\n'), probe?: PretrainProbe): PretrainResult {
+  const run = new RunDir(run0.out);
+  run.check(r, run0);
   const { tok, train, val } = prepare(r, log);
+  run.start(r, run0);
   const eos = tok.tokenToId('<|endoftext|>')!;
-  const cfg: ModelConfig = { ...PRESETS[r.preset], ...r.model, vocabSize: tok.vocabSize, eosTokenId: eos, bosTokenId: null, maxPositions: Math.max(r.seqLen, r.model?.maxPositions ?? 0, 512) };
+  const shape = Object.fromEntries(Object.entries(r.model).filter(([, v]) => v !== undefined)) as Partial<ModelConfig>;
+  const cfg: ModelConfig = { ...PRESETS[r.preset], ...shape, vocabSize: tok.vocabSize, eosTokenId: eos, bosTokenId: null, maxPositions: Math.max(r.seqLen, 512) };
   const model = Transformer.init(cfg, r.seed);
   model.trainAll();
   const vs = new WindowSource(val, Math.max(1, Math.min(r.batchSize, r.valWindows)), r.seqLen, 0, r.valWindows);
   const valBatches: Batch[] = Array.from({ length: Math.ceil(vs.count / Math.max(1, Math.min(r.batchSize, r.valWindows))) }, () => vs.next());
   const res = trainLoop({
-    run, model, data: new WindowSource(train, r.batchSize, r.seqLen, r.seed), ...(r.steps ? { steps: r.steps } : {}), ...(r.timeBudgetSec ? { timeBudgetSec: r.timeBudgetSec } : {}),
-    lr: r.lr, weightDecay: r.weightDecay, betas: [0.9, 0.95], evalEvery: r.evalEvery, evaluate: () => evalLoss(model, valBatches),
-    saveEvery: r.evalEvery, resume: r.resume, label: 'pretrain', ...(r.killAfterStep ? { killAfterStep: r.killAfterStep } : {}), ...(r.quiet ? { quiet: true } : {}),
+    run, params: model.trainable(), data: new WindowSource(train, r.batchSize, r.seqLen, r.seed), lossOf: (b) => lmLoss(model, b, true),
+    ...(r.steps ? { steps: r.steps } : { timeBudgetSec: r.timeBudgetSec }),
+    lr: r.lr, weightDecay: r.weightDecay, betas: [0.9, 0.95], evalEvery: r.evalEvery, evaluate: () => evalLmLoss(model, valBatches),
+    saveEvery: r.evalEvery, resume: run0.resume ?? false, label: 'pretrain', quiet: run0.quiet ?? false,
   });
-  const valLoss = evalLoss(model, valBatches), modelDir = join(r.out, 'model');
+  const valLoss = evalLmLoss(model, valBatches), modelDir = join(run0.out, 'model');
   saveModel(modelDir, model, tok);
   const p = probe?.(model, tok, val);
   const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), probes: p?.figures ?? {}, steps: res.steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
-  writeJsonAtomic(join(r.out, 'result.json'), out);
+  writeJsonAtomic(join(run0.out, 'result.json'), out);
   log(`pretrain: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); validation loss ${valLoss.toFixed(3)}, perplexity ${Math.exp(valLoss).toFixed(1)}; ${p ? `${p.line}; ` : ''}model in ${modelDir}`);
   return out;
 }

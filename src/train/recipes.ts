@@ -1,86 +1,139 @@
-// Recipes are data: recipes/<stage>[-preset].json, validated by one schema per stage. Unknown keys
-// are errors (a typo must not silently fall back to a default); every field carries help text.
-import { existsSync, readFileSync } from 'node:fs';
+// Recipes are data: recipes/<stage>[-preset].json, validated by one zod schema per stage. The
+// schema is the single source: a stage's recipe type is inferred from it, and its CLI flags and
+// their help are derived from it (src/cli/recipe-flags.ts). A recipe file and flag overrides go
+// through the same validation, so `--lr -1` fails exactly as `"lr": -1` would. Unknown keys are
+// errors (a typo must not silently fall back to a default).
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { readJson } from '../util/text.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The recipes/ folder shipped with heed (next to src/ or dist/). */
 export const RECIPES_DIR = resolve(here, '..', '..', 'recipes');
 
-const corpusSource = z.enum(['sotu', 'moby-dick', 'wordnet', 'almanac']);
+export const corpusSource = z.enum(['sotu', 'moby-dick', 'wordnet', 'almanac']);
 const corpusSources = z.array(corpusSource).min(1);
 const presets = z.enum(['tiny', 'gpt2', 'llama-tiny', 'smollm-135m']);
+const positive = z.number().int().positive();
 const modelOverride = z.object({
-  nLayer: z.number().int().positive(), dModel: z.number().int().positive(), nHead: z.number().int().positive(),
-  nKvHead: z.number().int().positive(), ffn: z.number().int().positive(),
+  nLayer: positive, dModel: positive, nHead: positive, nKvHead: positive, ffn: positive,
 }).partial().strict();
 
 export const PretrainSchema = z.object({
   stage: z.literal('pretrain'),
   preset: presets.describe('model shape to start from (Llama-style presets use RMSNorm, RoPE, SwiGLU)'),
   model: modelOverride.default({}).describe('overrides of the preset shape'),
-  vocabSize: z.number().int().min(300).describe('BPE vocabulary size, ChatML specials included'),
+  vocabSize: z.number().int().min(300).max(1 << 20).describe('BPE vocabulary size, ChatML specials included'),
   splitSpaces: z.boolean().default(false).describe('pre-tokenize spaces as tokens of their own (a word is the same tokens after a space and at the start of an answer) instead of Qwen2\'s " word" tokens'),
-  seqLen: z.number().int().positive().describe('tokens per training row'),
-  batchSize: z.number().int().positive().describe('rows per step'),
-  lr: z.number().positive().describe('peak learning rate (warmup, then cosine to 10%)'),
-  weightDecay: z.number().min(0).describe('AdamW decoupled weight decay on matrices'),
+  seqLen: positive.max(1 << 16).describe('tokens per training row'),
+  batchSize: positive.describe('rows per step'),
+  lr: z.number().positive().max(1).describe('peak learning rate (warmup, then cosine to 10%)'),
+  weightDecay: z.number().min(0).max(1).describe('AdamW decoupled weight decay on matrices'),
   steps: z.number().int().min(0).describe('optimizer steps; 0 = as many as fit in timeBudgetSec'),
   timeBudgetSec: z.number().min(0).describe('wall-clock budget used when steps is 0'),
-  evalEvery: z.number().int().positive().describe('validate and checkpoint every N steps'),
-  valWindows: z.number().int().positive().describe('validation rows'),
+  evalEvery: positive.describe('validate and checkpoint every N steps'),
+  valWindows: positive.describe('validation rows'),
   seed: z.number().int(),
   sources: corpusSources.describe('built-in corpus sources'),
   maxChars: z.number().int().min(0).describe('use only this many corpus characters (0 = all)'),
+}).strict().refine((r) => r.steps > 0 || r.timeBudgetSec > 0, { message: 'give steps > 0 or a time budget > 0', path: ['steps'] });
+
+const loraTargets = z.enum(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
+
+/** LoRA settings shared by every stage that can train adapters. */
+export const LoraSchema = z.object({
+  r: positive.max(4096).describe('LoRA rank'),
+  alpha: z.number().positive().describe('LoRA alpha (scale alpha/r, or alpha/sqrt(r) with rslora)'),
+  dropout: z.number().min(0).max(0.9).describe('dropout on the LoRA input'),
+  targetModules: z.array(loraTargets).min(1).describe('linear layers that get adapters'),
+  rslora: z.boolean().describe('rank-stabilised LoRA scaling'),
 }).strict();
 
 export const SftSchema = z.object({
   stage: z.literal('sft'),
   method: z.enum(['full', 'lora', 'qlora']).describe('full fine-tuning, LoRA, or LoRA on an NF4-quantized frozen base'),
-  lora: z.object({
-    r: z.number().int().positive().describe('LoRA rank'),
-    alpha: z.number().positive().describe('LoRA alpha (scale alpha/r, or alpha/sqrt(r) with rslora)'),
-    dropout: z.number().min(0).max(0.9).describe('dropout on the LoRA input'),
-    targetModules: z.array(z.enum(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'])).min(1),
-    rslora: z.boolean().describe('rank-stabilised LoRA scaling'),
-  }).strict(),
+  lora: LoraSchema,
   data: z.string().describe('JSONL of conversations (Alpaca, ShareGPT or OpenAI messages); empty = built-in mixture'),
   valData: z.string().describe('validation JSONL; empty = 5% of data, or the mixture\'s held-out examples'),
   skipBadLines: z.boolean().describe('skip malformed JSONL lines (reporting the count) instead of stopping'),
-  trainPerFamily: z.number().int().positive().describe('built-in mixture: training examples per family'),
-  evalPerFamily: z.number().int().positive().describe('built-in mixture: held-out examples per family'),
-  seqLen: z.number().int().positive(),
+  trainPerFamily: positive.describe('built-in mixture: training examples per family'),
+  evalPerFamily: positive.describe('built-in mixture: held-out examples per family'),
+  seqLen: positive.max(1 << 16).describe('tokens per packed row'),
   pack: z.boolean().default(true).describe('several conversations per row, or one per row so none sees another'),
-  batchSize: z.number().int().positive(),
-  gradAccum: z.number().int().positive().describe('micro-batches per step (loss normalised over all their tokens)'),
-  lr: z.number().positive(), weightDecay: z.number().min(0),
+  batchSize: positive.describe('rows per micro-batch'),
+  gradAccum: positive.describe('micro-batches per step (loss normalised over all their tokens)'),
+  lr: z.number().positive().max(1).describe('peak learning rate'),
+  weightDecay: z.number().min(0).max(1).describe('AdamW decoupled weight decay on matrices'),
   steps: z.number().int().min(0).describe('optimizer steps; 0 = epochs over the data'),
-  epochs: z.number().positive().describe('passes over the training rows (replay rows included) when steps is 0'),
-  warmupRatio: z.number().min(0).max(1),
+  epochs: z.number().positive().max(1000).describe('passes over the training rows (replay rows included) when steps is 0'),
+  warmupRatio: z.number().min(0).max(1).describe('share of the steps spent warming up the learning rate'),
   replay: z.object({
     fraction: z.number().min(0).max(0.9).describe('share of training rows that are built-in pretraining text, loss on every token (0 = none)'),
     sources: corpusSources.describe('built-in corpus sources to replay'),
   }).strict().default({ fraction: 0, sources: [...corpusSource.options] })
     .describe('mix pretraining text into fine-tuning so full fine-tuning keeps what the base model knew'),
-  evalEvery: z.number().int().positive().describe('validate, keep the best, checkpoint every N steps'),
-  seed: z.number().int(),
+  evalEvery: positive.describe('validate, keep the best, checkpoint every N steps'),
+  seed: z.number().int().describe('seed (also picks the built-in mixture\'s held-out split)'),
 }).strict();
 
-export type PretrainRecipeFile = z.infer<typeof PretrainSchema>;
-export type SftRecipeFile = z.infer<typeof SftSchema>;
+export type PretrainRecipe = z.infer<typeof PretrainSchema>;
+export type SftRecipe = z.infer<typeof SftSchema>;
 
-/** Loads `name` (a recipe in recipes/, e.g. "sft-quick") or a path, and validates it. */
-export function loadRecipe<S extends z.ZodTypeAny>(schema: S, nameOrPath: string): z.infer<S> {
+/** Where a run lives and how it starts: the options of a training stage that are not its recipe. */
+export interface RunOptions {
+  /** run folder */
+  out: string;
+  /** continue from the run folder's last checkpoint */
+  resume?: boolean;
+  /** start over in a folder that holds a run (its checkpoints and metrics are removed) */
+  overwrite?: boolean;
+  /** no progress bar or log lines */
+  quiet?: boolean;
+}
+
+/** The file a recipe name or path refers to. */
+export function recipeFile(nameOrPath: string): string {
   const file = existsSync(nameOrPath) ? nameOrPath : join(RECIPES_DIR, nameOrPath.endsWith('.json') ? nameOrPath : `${nameOrPath}.json`);
   if (!existsSync(file)) throw new Error(`recipe '${nameOrPath}' not found (looked for ${file})`);
-  let raw: unknown;
-  try { raw = JSON.parse(readFileSync(file, 'utf8')); } catch (e) { throw new Error(`${file}: not valid JSON (${(e as Error).message})`); }
-  const r = schema.safeParse(raw);
-  if (!r.success) {
-    const msg = r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
-    throw new Error(`${file}: ${msg}`);
+  return file;
+}
+
+/** A flat or nested key path, e.g. ['lora', 'r'], and the value that replaces the recipe's. */
+export interface Override { path: string[]; value: unknown; source: string }
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let o = obj;
+  for (const k of path.slice(0, -1)) {
+    const next = o[k];
+    o[k] = typeof next === 'object' && next !== null && !Array.isArray(next) ? { ...(next as object) } : {};
+    o = o[k] as Record<string, unknown>;
   }
-  return r.data;
+  o[path[path.length - 1]!] = value;
+}
+
+/**
+ * Validates `raw` (a parsed recipe file) with `overrides` applied. Each problem names where the
+ * bad value came from: the flag that set it, or the file and key.
+ */
+export function validateRecipe<S extends z.ZodTypeAny>(schema: S, raw: unknown, file: string, overrides: readonly Override[] = []): z.infer<S> {
+  const merged = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? { ...(raw as Record<string, unknown>) } : raw;
+  if (typeof merged === 'object' && merged !== null) for (const o of overrides) setPath(merged as Record<string, unknown>, o.path, o.value);
+  const r = schema.safeParse(merged);
+  if (r.success) return r.data;
+  const at = (path: (string | number)[]) => path.reduce<unknown>((o, k) => (typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[k] : undefined), merged);
+  const msgs = r.error.issues.map((i) => {
+    const key = i.path.join('.'), got = at(i.path);
+    const what = got === undefined || typeof got === 'object' ? i.message : `${i.message}, got ${JSON.stringify(got)}`;
+    const o = overrides.find((x) => x.path.join('.') === key || (key.startsWith(x.path.join('.') + '.')));
+    return o ? `${o.source}: ${what}` : `${file}: ${key || '(top)'}: ${what}`;
+  });
+  throw new Error(msgs.join('; '));
+}
+
+/** Loads `name` (a recipe in recipes/, e.g. "sft-quick") or a path, applies overrides, validates. */
+export function loadRecipe<S extends z.ZodTypeAny>(schema: S, nameOrPath: string, overrides: readonly Override[] = []): z.infer<S> {
+  const file = recipeFile(nameOrPath);
+  return validateRecipe(schema, readJson(file), file, overrides);
 }

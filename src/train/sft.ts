@@ -2,50 +2,20 @@
 // only (renderConversation's mask), packed rows, full fine-tuning or LoRA / QLoRA (NF4 base). The
 // run folder keeps checkpoints and metrics; the best validation step is exported as a PEFT adapter
 // (LoRA, QLoRA) or a model folder (full).
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Rng } from '../core/rng.js';
-import { loadModel } from '../models/load.js';
-import { saveModel } from '../models/load.js';
+import { loadModel, saveModel } from '../models/load.js';
 import { saveAdapter } from '../models/peft.js';
+import { readBytes } from '../util/text.js';
 import { buildCorpus, buildMixture, type CorpusSource, readConversations, releaseDataCaches, toConversation, type Conversation } from '../data/index.js';
 import { chunkDocuments, packSequences, type PackedRow } from '../data/pack.js';
 import { renderConversation, type Tokenizer } from '../tokenizer/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import type { LoraConfig, Transformer } from '../models/transformer.js';
+import type { Transformer } from '../models/transformer.js';
 import { RunDir } from './checkpoint.js';
-import { EpochOrder, evalLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
-
-export interface SftRecipe {
-  model: string;
-  out: string;
-  /** 'full' | 'lora' | 'qlora' */
-  method: 'full' | 'lora' | 'qlora';
-  lora: LoraConfig;
-  /** user JSONL (Alpaca, ShareGPT or OpenAI messages); empty = the built-in mixture */
-  data: string;
-  valData: string;
-  skipBadLines: boolean;
-  trainPerFamily: number;
-  evalPerFamily: number;
-  seqLen: number;
-  /** several conversations per row (fewer wasted tokens), or one per row (no conversation ever sees another) */
-  pack: boolean;
-  batchSize: number;
-  gradAccum: number;
-  lr: number;
-  weightDecay: number;
-  steps: number;
-  /** with steps 0: epochs over the packed rows */
-  epochs: number;
-  warmupRatio: number;
-  /** share of training rows that are built-in pretraining text, loss on every token (0 = none) */
-  replay: { fraction: number; sources: CorpusSource[] };
-  evalEvery: number;
-  seed: number;
-  resume: boolean;
-  killAfterStep?: number;
-  quiet?: boolean;
-}
+import { EpochOrder, evalLmLoss, lmLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
+import type { RunOptions, SftRecipe } from './recipes.js';
 
 export interface SftResult { outDir: string; steps: number; bestVal: number | null; bestStep: number | null; seconds: number; tokensPerSec: number; trainRows: number; replayRows: number; trainExamples: number; peakRssMb: number }
 
@@ -86,21 +56,23 @@ export class PackedSource implements BatchSource {
   get batchSize(): number { return this.B; }
 }
 
-/** Reads training and validation conversations from the recipe. */
+/** Reads training and validation conversations from the recipe; too little data is an error. */
 export function sftData(r: SftRecipe): { train: Conversation[]; val: Conversation[]; note: string } {
   if (r.data) {
     const tr = readConversations(r.data, { skipBadLines: r.skipBadLines });
     let note = `${tr.items.length} conversations from ${r.data} (${tr.format})`;
     if (tr.skipped) note += `, ${tr.skipped} bad lines skipped`;
-    let val: Conversation[];
-    if (r.valData) val = readConversations(r.valData, { skipBadLines: r.skipBadLines }).items;
-    else {
-      // hold out 5% (at least 1) for validation
-      const idx = new Rng(r.seed).shuffle([...tr.items.keys()]), nv = Math.max(1, Math.floor(tr.items.length * 0.05));
-      val = idx.slice(0, nv).map((i) => tr.items[i]!);
-      return { train: idx.slice(nv).map((i) => tr.items[i]!), val, note };
+    const n = tr.items.length, have = `${r.data} holds ${n === 0 ? 'no conversations' : n === 1 ? 'one conversation' : `${n} conversations`}`;
+    if (r.valData) {
+      if (n < 1) throw new Error(`${have}; SFT needs at least one to train on`);
+      const val = readConversations(r.valData, { skipBadLines: r.skipBadLines }).items;
+      if (val.length < 1) throw new Error(`${r.valData} holds no conversations; validation needs at least one`);
+      return { train: tr.items, val, note };
     }
-    return { train: tr.items, val, note };
+    // hold out 5% (at least 1) for validation
+    if (n < 2) throw new Error(`${have}; SFT needs at least 2 (one is held out for validation), or pass a validation file`);
+    const idx = new Rng(r.seed).shuffle([...tr.items.keys()]), nv = Math.max(1, Math.floor(n * 0.05));
+    return { train: idx.slice(nv).map((i) => tr.items[i]!), val: idx.slice(0, nv).map((i) => tr.items[i]!), note };
   }
   const mix = buildMixture({ seed: r.seed, trainPerFamily: r.trainPerFamily, evalPerFamily: r.evalPerFamily });
   return {
@@ -134,6 +106,7 @@ export function replayRows(tok: Tokenizer, o: { sources: readonly CorpusSource[]
 function render(model: Transformer, tok: ReturnType<typeof loadModel>['tok'], convs: Conversation[], seqLen: number, pack: boolean) {
   if (!tok.chatTemplate) throw new Error('the model folder has no chat template (tokenizer_config.json chat_template)');
   const pad = tok.padTokenId ?? tok.eosTokenId ?? 0;
+  if (convs.length === 0) return { rows: [], sequences: 0, truncated: 0, empty: 0, padTokens: 0, fill: 0 };
   const seqs = convs.map((c) => renderConversation(tok.tokenizer, tok.chatTemplate!, c.messages.map((m) => ({ role: m.role, content: m.content }))));
   for (const s of seqs) for (const id of s.ids) if (id >= model.cfg.vocabSize) throw new Error(`token id ${id} is outside the model's vocabulary of ${model.cfg.vocabSize}`);
   if (pack) return packSequences(seqs, { seqLen, padId: pad });
@@ -163,34 +136,40 @@ function prepare(r: SftRecipe, model: Transformer, tok: ReturnType<typeof loadMo
   return { source: new PackedSource([...train.rows, ...replay], r.batchSize, r.seqLen, r.seed), valBatches, trainRows: train.rows.length + replay.length, replayRows: replay.length, trainExamples: data.train.length };
 }
 
-export function sft(r: SftRecipe, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): SftResult {
-  const run = new RunDir(r.out);
-  run.writeRecipe({ stage: 'sft', ...r });
-  const { model, tok } = loadModel(r.model, { nf4: r.method === 'qlora' });
+/** The recipe as the run folder records it: resume refuses a run whose recipe or data differ. */
+function runRecord(r: SftRecipe, model: string): Record<string, unknown> {
+  const hash = (f: string) => (f ? createHash('sha256').update(readBytes(f)).digest('hex') : null);
+  return { ...r, model, dataSha256: hash(r.data), valDataSha256: hash(r.valData) };
+}
+
+export function sft(r: SftRecipe, model0: string, run0: RunOptions, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): SftResult {
+  const run = new RunDir(run0.out);
+  const { model, tok } = loadModel(model0, { nf4: r.method === 'qlora' });
+  const record = runRecord(r, model0);
+  run.check(record, run0);
   const { source, valBatches, trainRows, replayRows: nReplay, trainExamples } = prepare(r, model, tok, log);
+  run.start(record, run0);
   if (r.method === 'full') model.trainAll();
-  else {
-    model.addLora(r.lora, r.seed);
-  }
+  else model.addLora(r.lora, r.seed);
   const nTrain = model.trainable().reduce((s, [, t]) => s + t.size, 0);
   log(`sft: ${r.method}, ${(nTrain / 1e6).toFixed(3)}M trainable of ${(model.numParams() / 1e6).toFixed(2)}M parameters`);
   const rowsPerStep = r.batchSize * r.gradAccum;
   const steps = r.steps || Math.max(1, Math.ceil((r.epochs * trainRows) / rowsPerStep));
-  const bestDir = join(r.out, 'best');
+  const bestDir = join(run0.out, 'best');
   const exportTo = (dir: string) => {
     if (r.method === 'full') saveModel(dir, model, tok.tokenizer);
-    else saveAdapter(dir, model, r.model);
+    else saveAdapter(dir, model, model0);
   };
   const res = trainLoop({
-    run, model, data: source, steps, lr: r.lr,
+    run, params: model.trainable(), data: source, lossOf: (b) => lmLoss(model, b, true), steps, lr: r.lr,
     warmup: Math.max(1, Math.floor(steps * r.warmupRatio)), weightDecay: r.weightDecay, betas: [0.9, 0.999], gradAccum: r.gradAccum,
-    evalEvery: r.evalEvery, evaluate: () => evalLoss(model, valBatches), onBest: () => exportTo(bestDir),
-    saveEvery: r.evalEvery, resume: r.resume, label: `sft ${r.method}`, ...(r.killAfterStep ? { killAfterStep: r.killAfterStep } : {}), ...(r.quiet ? { quiet: true } : {}),
+    evalEvery: r.evalEvery, evaluate: () => evalLmLoss(model, valBatches), onBest: () => exportTo(bestDir),
+    saveEvery: r.evalEvery, resume: run0.resume ?? false, rngs: { dropout: model.dropoutRng }, label: `sft ${r.method}`, quiet: run0.quiet ?? false,
   });
-  exportTo(join(r.out, 'final'));
+  exportTo(join(run0.out, 'final'));
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-  const out: SftResult = { outDir: r.out, steps: res.steps, bestVal: res.bestVal, bestStep: res.bestStep, seconds: res.seconds, tokensPerSec: res.tokensPerSec, trainRows, replayRows: nReplay, trainExamples, peakRssMb };
-  writeJsonAtomic(join(r.out, 'result.json'), out);
+  const out: SftResult = { outDir: run0.out, steps: res.steps, bestVal: res.bestVal, bestStep: res.bestStep, seconds: res.seconds, tokensPerSec: res.tokensPerSec, trainRows, replayRows: nReplay, trainExamples, peakRssMb };
+  writeJsonAtomic(join(run0.out, 'result.json'), out);
   log(`sft: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); best validation loss ${res.bestVal?.toFixed(3)} at step ${res.bestStep}; ${r.method === 'full' ? 'model' : 'adapter'} in ${bestDir}; peak RSS ${peakRssMb} MB`);
   return out;
 }

@@ -59,7 +59,7 @@ test('bad input: a clear message and exit code 1', () => {
   assert.match(r.stderr, /--max-new-tokens must be an integer/);
   r = heed('sft', '--model', '/tmp', '--replay', '1.5');
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /^heed: --replay: the share of replay rows must be between 0 and 0\.9, got 1\.5/);
+  assert.match(r.stderr, /^heed: --replay: Number must be less than or equal to 0\.9, got 1\.5/);
 });
 
 test('init, then generate, logprobs and tokenize on the new folder', () => {

@@ -10,7 +10,7 @@ import { Transformer } from '../../src/models/transformer.js';
 import { PRESETS } from '../../src/models/config.js';
 import { Rng } from '../../src/core/rng.js';
 import { RunDir } from '../../src/train/checkpoint.js';
-import { trainLoop, type Batch } from '../../src/train/loop.js';
+import { lmLoss, trainLoop, type Batch } from '../../src/train/loop.js';
 import { capitalsProbe, copyProbe } from '../../src/eval/probes.js';
 import { loadCountries } from '../../src/data/sources.js';
 import { trainBPE, WORDS_PATTERN } from '../../src/tokenizer/index.js';
@@ -34,7 +34,7 @@ test('copyProbe: same loss at both readings untrained, far lower second reading 
     return { ids, targets, B, T };
   };
   model.trainAll();
-  trainLoop({ run: new RunDir(mkdtempSync(join(tmpdir(), 'heed-copy-'))), model, data: { next, state: () => 0, load: () => {} }, steps: 150, lr: 3e-3, quiet: true });
+  trainLoop({ run: new RunDir(mkdtempSync(join(tmpdir(), 'heed-copy-'))), params: model.trainable(), lossOf: (b: Batch) => lmLoss(model, b), data: { next, state: () => 0, load: () => {} }, steps: 150, lr: 3e-3, quiet: true });
   const after = copyProbe(model, val);
   assert.ok(after.secondReading < after.firstReading - 1.5, JSON.stringify(after));
 });
@@ -51,7 +51,7 @@ test('capitalsProbe: none recalled untrained, most once the model has read the a
   const ids = new Int32Array(B * T), targets = new Int32Array(B * T).fill(-100);
   rows.forEach((r, b) => { for (let t = 0; t + 1 < r.length; t++) { ids[b * T + t] = r[t]!; targets[b * T + t] = r[t + 1]!; } });
   model.trainAll();
-  trainLoop({ run: new RunDir(mkdtempSync(join(tmpdir(), 'heed-facts-'))), model, data: { next: () => ({ ids, targets, B, T }), state: () => 0, load: () => {} }, steps: 200, lr: 3e-3, quiet: true });
+  trainLoop({ run: new RunDir(mkdtempSync(join(tmpdir(), 'heed-facts-'))), params: model.trainable(), lossOf: (b: Batch) => lmLoss(model, b), data: { next: () => ({ ids, targets, B, T }), state: () => 0, load: () => {} }, steps: 200, lr: 3e-3, quiet: true });
   const after = capitalsProbe(model, tok, n);
   assert.equal(after.n, n);
   assert.ok(after.correct >= n - 2, JSON.stringify(after));

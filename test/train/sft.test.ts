@@ -13,7 +13,8 @@ import { Transformer } from '../../src/models/transformer.js';
 import { loadModel, saveModel } from '../../src/models/load.js';
 import { PRESETS } from '../../src/models/config.js';
 import { trainBPE } from '../../src/tokenizer/index.js';
-import { sft, replayRows, type SftRecipe } from '../../src/train/sft.js';
+import { sft as runSft, replayRows } from '../../src/train/sft.js';
+import type { SftRecipe } from '../../src/train/recipes.js';
 import { buildCorpus } from '../../src/data/index.js';
 import { loadAdapter } from '../../src/models/peft.js';
 import { noGrad } from '../../src/core/autograd.js';
@@ -34,12 +35,20 @@ before(() => {
   saveModel(base, Transformer.init(cfg, 1), tok);
 });
 
-function recipe(out: string, over: Partial<SftRecipe> = {}): SftRecipe {
+type Run = SftRecipe & { out: string };
+
+function recipe(out: string, over: Partial<SftRecipe> = {}): Run {
   return {
-    model: base, out, method: 'full', lora: { r: 4, alpha: 8, dropout: 0.1, targetModules: ['q_proj', 'v_proj', 'gate_proj', 'down_proj'], rslora: false },
+    stage: 'sft', out, method: 'full', lora: { r: 4, alpha: 8, dropout: 0.1, targetModules: ['q_proj', 'v_proj', 'gate_proj', 'down_proj'], rslora: false },
     data, valData: '', skipBadLines: false, trainPerFamily: 1, evalPerFamily: 1, seqLen: 64, pack: true, batchSize: 2, gradAccum: 2,
-    lr: 5e-3, weightDecay: 0, steps: 6, epochs: 1, warmupRatio: 0.1, replay: { fraction: 0, sources: ['sotu'] }, evalEvery: 3, seed: 0, resume: false, quiet: true, ...over,
+    lr: 5e-3, weightDecay: 0, steps: 6, epochs: 1, warmupRatio: 0.1, replay: { fraction: 0, sources: ['sotu'] }, evalEvery: 3, seed: 0, ...over,
   };
+}
+
+/** SFT on the test's base model into `r.out` (quiet). */
+function sft(r: Run, log: (s: string) => void) {
+  const { out, ...recipe } = r;
+  return runSft(recipe, base, { out, quiet: true }, log);
 }
 
 function snapshot(m: Transformer): Map<string, Float32Array> {
@@ -110,22 +119,6 @@ test('a malformed JSONL line stops SFT before training, naming file:line', () =>
   const ok = spawnSync(process.execPath, ['bin/heed.js', 'sft', '--model', base, '--data', bad, '--skip-bad-lines', '--out', out, '--steps', '1', '--seq-len', '64'], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stderr, /1 bad lines skipped/);
-});
-
-test('kill -9 mid-run, then --resume, reproduces the uninterrupted loss curve exactly', () => {
-  const args = (out: string) => ['bin/heed.js', 'sft', '--model', base, '--data', data, '--out', out, '--steps', '8', '--method', 'lora', '--lora-dropout', '0.1', '--seq-len', '64', '--batch-size', '2', '--grad-accum', '2', '--recipe', join(root, 'r.json')];
-  writeFileSync(join(root, 'r.json'), JSON.stringify({ stage: 'sft', ...Object.fromEntries(Object.entries(recipe('')).filter(([k]) => !['model', 'out', 'resume', 'quiet'].includes(k))), evalEvery: 2 }));
-  const a = join(root, 'straight'), b = join(root, 'killed');
-  assert.equal(spawnSync(process.execPath, args(a), { encoding: 'utf8' }).status, 0);
-  const killed = spawnSync(process.execPath, args(b), { encoding: 'utf8', env: { ...process.env, HEED_KILL_AFTER_STEP: '5' } });
-  assert.equal(killed.signal, 'SIGKILL');
-  const partial = readFileSync(join(b, 'metrics.jsonl'), 'utf8').trim().split('\n');
-  assert.equal(partial.length, 5, 'five steps logged before the kill');
-  const resumed = spawnSync(process.execPath, [...args(b), '--resume'], { encoding: 'utf8' });
-  assert.equal(resumed.status, 0, resumed.stderr);
-  assert.match(resumed.stderr, /resumed from step 4/);
-  const curve = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((x) => [x.step, x.loss, x.val_loss ?? null]);
-  assert.deepEqual(curve(b), curve(a));
 });
 
 test('replay rows: corpus text in seeded order, loss on every token, one sequence per row', () => {

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { pretrain } from '../../train/pretrain.js';
 import { sft } from '../../train/sft.js';
-import { pretrainRecipe, sftRecipe } from './train.js';
+import { loadRecipe, PretrainSchema, SftSchema } from '../../train/recipes.js';
 import { evalSets, scoreModel, type ModelScores } from '../../eval/tasks.js';
 import { pretrainProbes, type CopyProbe, type FactProbe } from '../../eval/probes.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
@@ -24,15 +24,15 @@ function stageRow(s: ModelScores) {
   return { heldout_accuracy: s.heldout.accuracy, zero_shot_accuracy: s.zeroShot.accuracy, format_compliance: s.heldout.formatCompliance, exact_match: s.heldout.exactMatch };
 }
 
-export function runDemo(out: string, quick: boolean, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): DemoSummary {
+export function runDemo(out: string, quick: boolean, log: (s: string) => void = (s) => process.stderr.write(s + '\n'), overwrite = false): DemoSummary {
   const t0 = Date.now();
   log(`== 1/4 pretrain (${quick ? 'quick' : 'default'} recipe)`);
-  const pt = pretrain(pretrainRecipe(quick ? 'pretrain-quick' : 'pretrain', { out: join(out, 'pretrain') }), log, pretrainProbes);
+  const pt = pretrain(loadRecipe(PretrainSchema, quick ? 'pretrain-quick' : 'pretrain'), { out: join(out, 'pretrain'), overwrite }, log, pretrainProbes);
   const probes = pt.probes as { copy: CopyProbe; capitals: FactProbe };
   log('== 2/4 data: built-in instruction mixture');
-  const recipe = sftRecipe({ model: pt.modelDir, out: join(out, 'sft'), recipe: quick ? 'sft-quick' : 'sft-replay' });
+  const recipe = loadRecipe(SftSchema, quick ? 'sft-quick' : 'sft-replay');
   log('== 3/4 sft');
-  const st = sft(recipe, log);
+  const st = sft(recipe, pt.modelDir, { out: join(out, 'sft'), overwrite }, log);
   log('== 4/4 eval: base vs SFT on held-out examples and held-out families');
   const sets = evalSets(recipe.seed, quick ? 3 : recipe.evalPerFamily);
   const base = scoreModel(pt.modelDir, undefined, sets);
@@ -67,6 +67,7 @@ export function register(program: Command): void {
     .description('pretrain → data → SFT → eval on the built-in defaults; prints base vs SFT and writes summary.json')
     .option('--out <dir>', 'output folder', 'runs/demo')
     .option('--quick', 'a small, fast run (about 3 minutes) for smoke tests')
+    .option('--overwrite', 'replace an earlier demo in the output folder')
     .addHelpText('after', '\nExamples:\n  heed demo\n  heed demo --quick --out /tmp/demo')
-    .action((o: { out: string; quick?: boolean }) => guard(() => { runDemo(o.out, o.quick ?? false); }));
+    .action((o: { out: string; quick?: boolean; overwrite?: boolean }) => guard(() => { runDemo(o.out, o.quick ?? false, undefined, o.overwrite ?? false); }));
 }
