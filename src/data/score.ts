@@ -25,6 +25,15 @@ export function normalizedMatch(prediction: string, reference: string | readonly
   return refs.some((r) => normalizeAnswer(r) === p);
 }
 
+/**
+ * Whether an output answers a task right by its family's metric: exact (case and format are the
+ * point) against the answer or any accepted alternative, or normalised match.
+ */
+export function answerCorrect(output: string, answer: string, accept: readonly string[] | undefined, metric: 'exact' | 'normalized'): boolean {
+  const refs = [answer, ...(accept ?? [])];
+  return metric === 'exact' ? refs.some((r) => exactMatch(output, r)) : normalizedMatch(output, refs);
+}
+
 export interface Rouge { precision: number; recall: number; f: number }
 
 /** Tokens for ROUGE: normalized answer split on whitespace. */

@@ -78,8 +78,32 @@ export const SftSchema = z.object({
   seed: z.number().int().describe('seed (also picks the built-in mixture\'s held-out split)'),
 }).strict();
 
+export const RewardSchema = z.object({
+  stage: z.literal('reward'),
+  data: z.string().describe('rankings: a feedback store (.db) or ranking JSONL (heed feedback export --format rankings)'),
+  rater: z.string().describe('use only this rater\'s rankings (a person, or a judge such as judge:verifiable+rules); empty = all'),
+  method: z.enum(['full', 'lora']).describe('train the whole reward model, or LoRA adapters and the score head'),
+  lora: LoraSchema,
+  mode: z.enum(['kway', 'pairs']).describe('kway: all C(K,2) pairs of a ranking in one batch element (InstructGPT); pairs: every pair its own example, shuffled'),
+  heldoutFraction: z.number().min(0).max(0.9).describe('share of prompts kept out of training to measure pairwise accuracy'),
+  maxLength: positive.max(1 << 16).describe('most tokens of prompt + response (longer prompts keep their end)'),
+  batchSize: positive.describe('rankings (or pairs) per micro-batch'),
+  gradAccum: positive.describe('micro-batches per step'),
+  lr: z.number().positive().max(1).describe('peak learning rate'),
+  weightDecay: z.number().min(0).max(1).describe('AdamW decoupled weight decay on matrices'),
+  steps: z.number().int().min(0).describe('optimizer steps; 0 = epochs over the rankings'),
+  epochs: z.number().positive().max(1000).describe('passes over the training rankings when steps is 0'),
+  warmupRatio: z.number().min(0).max(1).describe('share of the steps spent warming up the learning rate'),
+  centerCoef: z.number().min(0).describe('TRL\'s center_rewards_coefficient: c·mean((r_w + r_l)²) keeps scores near 0 (0 = off)'),
+  margin: z.number().min(0).describe('required score gap per tie group between winner and loser (0 = off)'),
+  normalize: z.boolean().describe('after training, a bias sets the mean score of the SFT model\'s responses to 0 (InstructGPT)'),
+  evalEvery: positive.describe('validate, keep the best, checkpoint every N steps'),
+  seed: z.number().int().describe('seed (also picks the held-out prompts)'),
+}).strict();
+
 export type PretrainRecipe = z.infer<typeof PretrainSchema>;
 export type SftRecipe = z.infer<typeof SftSchema>;
+export type RewardRecipe = z.infer<typeof RewardSchema>;
 
 /** Where a run lives and how it starts: the options of a training stage that are not its recipe. */
 export interface RunOptions {
@@ -137,3 +161,6 @@ export function loadRecipe<S extends z.ZodTypeAny>(schema: S, nameOrPath: string
   const file = recipeFile(nameOrPath);
   return validateRecipe(schema, readJson(file), file, overrides);
 }
+
+/** Every stage's schema by its `stage` tag (recipes/*.json are checked against these). */
+export const STAGE_SCHEMAS: Readonly<Record<string, z.ZodTypeAny>> = { pretrain: PretrainSchema, sft: SftSchema, reward: RewardSchema };
