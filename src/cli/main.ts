@@ -11,6 +11,7 @@ import * as data from './commands/data.js';
 import * as train from './commands/train.js';
 import * as evalCmd from './commands/eval.js';
 import * as demo from './commands/demo.js';
+import * as exportCmd from './commands/export.js';
 import * as feedback from './commands/feedback.js';
 
 const program = new Command();
@@ -20,6 +21,6 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const c of [demo, init, data, train, evalCmd, generate, tokenize, tokenizer, feedback]) c.register(program);
+for (const c of [demo, init, data, train, evalCmd, generate, tokenize, tokenizer, feedback, exportCmd]) c.register(program);
 
 await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 // heed models, tokenizers and LoRA adapters as llama.cpp reads them from GGUF: the llama, qwen2 and
 // gpt2 architectures' hyper-parameter keys and tensor names, the byte-level BPE vocabulary with the
 // llama.cpp pre-tokenizer that splits text as the model's own does, and RoPE's q/k row order.
+import { join } from 'node:path';
 import { headDim, type ModelConfig } from './config.js';
 import type { Transformer } from './transformer.js';
 import { denseWeight } from '../core/quant.js';
@@ -218,6 +219,8 @@ export interface GgufModelOptions {
   type: GgufTensorType;
   /** general.name */
   name?: string;
+  /** the model folder, named in errors */
+  source?: string;
 }
 
 /** Metadata and tensors of a GGUF model file (LoRA adapters not merged: merge first to include them). */
@@ -230,7 +233,7 @@ export function ggufModel(model: Transformer, tok: TokenizerFolder, opts: GgufMo
     ['general.file_type', u32(LLAMA_FTYPE[opts.type])],
     ...(opts.type === 'q8_0' ? [['general.quantization_version', u32(2)] as [string, GgufValue]] : []),
     ...ggufHyperParameters(cfg),
-    ...ggufTokenizerMetadata(tok, cfg),
+    ...ggufTokenizerMetadata(tok, cfg, opts.source ? join(opts.source, 'tokenizer.json') : 'tokenizer.json'),
   ];
   return { metadata, tensors: ggufTensors(model, opts.type) };
 }

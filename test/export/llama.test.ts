@@ -1,0 +1,128 @@
+// heed's GGUF exports run in the real llama.cpp (node-llama-cpp's prebuilt library): its tokens and
+// greedy continuations equal heed's for f32 models of each architecture, a merged LoRA model and a
+// base model with a LoRA GGUF adapter; its chat formatting gives heed's tokens; q8_0 agrees on a
+// stated share of greedy tokens.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { exportModel } from '../../src/export/model.js';
+import { loadModel } from '../../src/models/load.js';
+import { renderPrompt, type ChatMessage } from '../../src/tokenizer/index.js';
+import type { Arch } from '../../src/models/config.js';
+import {
+  heedGreedy, llamaCpp, llamaGreedy, prompts, tmp, trainedAdapter, trainedModel,
+  type LlamaModelHandle, type NodeLlamaCpp,
+} from './helpers.js';
+
+const N = 24; // tokens generated per prompt
+let lib: NodeLlamaCpp;
+let llama: Awaited<ReturnType<NodeLlamaCpp['getLlama']>>;
+let base: string, adapter: string;
+const out = tmp('llama-export');
+const baseGguf = join(out, 'llama-f32.gguf');
+
+before(async () => {
+  lib = await llamaCpp();
+  llama = await lib.getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+  const m = trainedModel('llama', 100);
+  base = m.dir;
+  adapter = trainedAdapter(m.model);
+  exportModel({ model: base, to: 'gguf', out: baseGguf, type: 'f32' });
+});
+
+async function withModel<T>(path: string, fn: (m: LlamaModelHandle) => Promise<T>): Promise<T> {
+  const m = await llama.loadModel({ modelPath: path });
+  try { return await fn(m); } finally { await m.dispose(); }
+}
+
+/** heed's and llama.cpp's greedy continuations of the same prompts. */
+async function continuations(gguf: string, heedDir: string, opts: { adapter?: string; loraFile?: string; which?: 'train' | 'other' } = {}) {
+  const h = loadModel(heedDir, { adapter: opts.adapter });
+  const ps = prompts(4, opts.which ?? 'train');
+  const heed = ps.map((p) => heedGreedy(h.model, p, N));
+  const cpp = await withModel(gguf, async (m) => {
+    const r: number[][] = [];
+    for (const p of ps) {
+      // llama.cpp tokenizes the prompt's text itself: its tokens must be heed's
+      assert.deepEqual(m.tokenize(h.tok.tokenizer.decode(p)), p);
+      r.push(await llamaGreedy(m, p, N, opts.loraFile));
+    }
+    return r;
+  });
+  return { heed, cpp, text: heed.map((t) => h.tok.tokenizer.decode(t)) };
+}
+
+test('llama f32: llama.cpp tokenizes as heed does and its greedy continuations equal heed\'s', async () => {
+  const r = await continuations(baseGguf, base);
+  assert.deepEqual(r.cpp, r.heed);
+  // the model recites its training text: long, varied continuations, not a repeated token
+  for (const t of r.heed) assert.ok(new Set(t).size >= N / 2, JSON.stringify(r.text));
+});
+
+for (const arch of ['qwen2', 'gpt2'] as const satisfies Arch[]) {
+  test(`${arch} f32: llama.cpp's greedy continuations equal heed's`, async () => {
+    const m = trainedModel(arch, 60), gguf = join(out, `${arch}-f32.gguf`);
+    exportModel({ model: m.dir, to: 'gguf', out: gguf, type: 'f32' });
+    const r = await continuations(gguf, m.dir);
+    assert.deepEqual(r.cpp, r.heed);
+  });
+}
+
+test('LoRA merged into the GGUF: llama.cpp continues as heed does with the adapter, unlike the base', async () => {
+  const gguf = join(out, 'merged-f32.gguf');
+  exportModel({ model: base, adapter, to: 'gguf', out: gguf, type: 'f32' });
+  const r = await continuations(gguf, base, { adapter, which: 'other' });
+  assert.deepEqual(r.cpp, r.heed);
+  const plain = await continuations(baseGguf, base, { which: 'other' });
+  assert.notDeepEqual(plain.heed, r.heed, 'the adapter changes the continuations');
+});
+
+test('base GGUF + LoRA GGUF adapter: llama.cpp applies the adapter as heed does', async () => {
+  const lora = join(out, 'lora.gguf');
+  exportModel({ model: base, adapter, to: 'gguf', adapterOnly: true, out: lora, type: 'f32' });
+  const r = await continuations(baseGguf, base, { adapter, loraFile: lora, which: 'other' });
+  assert.deepEqual(r.cpp, r.heed);
+});
+
+test('the chat template stored in the GGUF, applied by llama.cpp, gives heed\'s prompt tokens', async () => {
+  const h = loadModel(base);
+  const msgs: ChatMessage[] = [
+    { role: 'system', content: 'You answer briefly.' },
+    { role: 'user', content: 'Who is called Ishmael?' },
+    { role: 'assistant', content: 'The narrator.' },
+    { role: 'user', content: 'And the whale?' },
+  ];
+  const want = renderPrompt(h.tok.tokenizer, h.tok.chatTemplate!, msgs);
+  const history = [
+    { type: 'system', text: msgs[0]!.content }, { type: 'user', text: msgs[1]!.content },
+    { type: 'model', response: [msgs[2]!.content] }, { type: 'user', text: msgs[3]!.content }, { type: 'model', response: [] },
+  ];
+  await withModel(baseGguf, async (m) => {
+    const md = m.fileInfo.metadata as { tokenizer?: { chat_template?: string } };
+    assert.equal(md.tokenizer?.chat_template, h.tok.chatTemplate!.source);
+    // node-llama-cpp resolves a wrapper from the GGUF's template (ChatML) and also runs the Jinja
+    // template itself; each rendering is tokenized by llama.cpp, special tokens included
+    for (const type of ['auto', 'jinjaTemplate'] as const) {
+      const wrapper = (lib.resolveChatWrapper as (m: unknown, o: unknown) => { generateContextState(o: unknown): { contextText: { tokenize(t: unknown): number[] } } })(m, { type });
+      const got = wrapper.generateContextState({ chatHistory: history }).contextText.tokenize((m as unknown as { tokenizer: unknown }).tokenizer);
+      assert.deepEqual(got, want, `${type}: ${h.tok.tokenizer.decode(got)}`);
+    }
+  });
+});
+
+test('q8_0: llama.cpp\'s greedy tokens agree with heed\'s f32 on at least 95% of positions', async () => {
+  const gguf = join(out, 'llama-q8_0.gguf');
+  exportModel({ model: base, to: 'gguf', out: gguf, type: 'q8_0' });
+  const h = loadModel(base), ps = prompts(8);
+  let same = 0, total = 0;
+  await withModel(gguf, async (m) => {
+    for (const p of ps) {
+      const a = heedGreedy(h.model, p, N), b = await llamaGreedy(m, p, N);
+      total += a.length;
+      same += a.filter((t, i) => t === b[i]).length;
+    }
+  });
+  const share = same / total;
+  process.stderr.write(`q8_0 greedy agreement with heed f32: ${same}/${total} = ${(100 * share).toFixed(1)}%\n`);
+  assert.ok(share >= 0.95, `agreement ${share}`);
+});
