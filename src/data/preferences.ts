@@ -17,6 +17,8 @@ export interface ResponseRecord {
   adapter?: string;
   settings?: Record<string, unknown>;
   seed?: number;
+  /** 'stop': ended its turn; 'length': ran to the token limit */
+  finish?: 'stop' | 'length';
   created?: string;
 }
 
@@ -27,6 +29,8 @@ export interface RankingRecord {
   promptKey?: string;
   prompt: Message[];
   source?: string;
+  /** what else is known of the prompt (a task's answer, accepted answers, family, metric) */
+  meta?: Record<string, unknown>;
   responses: ResponseRecord[];
   /** Tie groups of response keys, best first; null for a skip or a prompt not yet ranked. */
   ranking: string[][] | null;
@@ -131,6 +135,11 @@ function parseResponse(v: unknown, k: number): ResponseRecord {
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) fail(`${at}.seed must be an integer`);
     r.seed = seed as number;
   }
+  const finish = v['finish'];
+  if (finish !== undefined && finish !== null) {
+    if (finish !== 'stop' && finish !== 'length') fail(`${at}.finish must be "stop" or "length"`);
+    r.finish = finish as 'stop' | 'length';
+  }
   return r;
 }
 
@@ -165,6 +174,11 @@ function parseRankingLine(obj: Record<string, unknown>, line: number): RankingRe
   if (obj['prompt_id'] !== undefined && obj['prompt_id'] !== null) rec.promptKey = label(obj['prompt_id'], '"prompt_id"');
   const source = optString(obj, 'source');
   if (source !== undefined) rec.source = source;
+  const meta = obj['meta'];
+  if (meta !== undefined && meta !== null) {
+    if (!isObject(meta)) fail('field "meta" must be an object');
+    rec.meta = meta as Record<string, unknown>;
+  }
   const skip = optString(obj, 'skip');
   const rankingField = obj['ranking'];
   if (rankingField !== undefined && rankingField !== null) {

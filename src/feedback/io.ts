@@ -70,7 +70,7 @@ function plainMessages(ms: readonly Message[]): Message[] {
 }
 
 function responseRecord(r: StoredResponse): Record<string, unknown> {
-  return { id: r.id, text: r.text, model: r.model, adapter: r.adapter, settings: r.settings, seed: r.seed, created: r.created };
+  return { id: r.id, text: r.text, model: r.model, adapter: r.adapter, settings: r.settings, seed: r.seed, ...(r.finish ? { finish: r.finish } : {}), created: r.created };
 }
 
 /**
@@ -86,6 +86,7 @@ export function exportRankings(store: FeedbackStore): Record<string, unknown>[] 
     prompt_id: p.id,
     prompt: plainMessages(p.messages),
     source: p.source,
+    ...(p.meta ? { meta: p.meta } : {}),
     responses: look.responses(p.id).map(responseRecord),
   }));
   return [...rankings.map((k) => {
@@ -95,6 +96,7 @@ export function exportRankings(store: FeedbackStore): Record<string, unknown>[] 
       prompt_id: p.id,
       prompt: plainMessages(p.messages),
       source: p.source,
+      ...(p.meta ? { meta: p.meta } : {}),
       responses: [...ids].sort((a, b) => a - b).map((id) => responseRecord(look.response(k.promptId, id))),
       ranking: k.groups,
     };

@@ -71,8 +71,16 @@ CREATE TABLE leases (
 );
 `;
 
+// Version 2. What a judge needs beside the text: a prompt's known answer (its task metadata) and
+// whether a response ended its turn or ran to the token limit.
+const V2 = `
+ALTER TABLE prompts ADD COLUMN meta TEXT CHECK (meta IS NULL OR json_valid(meta));
+ALTER TABLE responses ADD COLUMN finish TEXT CHECK (finish IS NULL OR finish IN ('stop', 'length'));
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   (db) => { db.exec(V1); db.pragma(`application_id = ${APPLICATION_ID}`); },
+  (db) => { db.exec(V2); },
 ];
 
 /**

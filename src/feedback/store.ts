@@ -19,7 +19,11 @@ export class FeedbackError extends Error {
   }
 }
 
-export interface PromptInput { messages: Message[]; source?: string }
+export interface PromptInput {
+  messages: Message[]; source?: string;
+  /** what else is known of the prompt, e.g. a task's answer, accepted answers, family and metric */
+  meta?: Record<string, unknown>;
+}
 export interface ResponseInput {
   text: string;
   model?: string;
@@ -27,11 +31,13 @@ export interface ResponseInput {
   /** The sampling settings the response was drawn with (temperature, top_p, max_tokens, …). */
   settings?: Record<string, unknown>;
   seed?: number;
+  /** 'stop': the response ended its turn; 'length': it ran to the token limit */
+  finish?: 'stop' | 'length';
 }
-export interface StoredPrompt { id: number; messages: Message[]; source: string | null; created: string }
+export interface StoredPrompt { id: number; messages: Message[]; source: string | null; meta: Record<string, unknown> | null; created: string }
 export interface StoredResponse {
   id: number; promptId: number; text: string; model: string | null; adapter: string | null;
-  settings: Record<string, unknown> | null; seed: number | null; created: string;
+  settings: Record<string, unknown> | null; seed: number | null; finish: 'stop' | 'length' | null; created: string;
 }
 export interface StoredRanking {
   id: number; promptId: number; rater: string;
@@ -82,9 +88,13 @@ export interface OpenOptions {
 
 export const DEFAULT_LEASE_MS = 10 * 60 * 1000;
 
-interface PromptRow { id: number; messages: string; source: string | null; created: string }
-interface ResponseRow { id: number; prompt_id: number; text: string; model: string | null; adapter: string | null; settings: string | null; seed: number | null; created: string }
+interface PromptRow { id: number; messages: string; source: string | null; meta: string | null; created: string }
+interface ResponseRow { id: number; prompt_id: number; text: string; model: string | null; adapter: string | null; settings: string | null; seed: number | null; finish: 'stop' | 'length' | null; created: string }
 interface RankingRow { id: number; prompt_id: number; rater: string; skip_reason: string | null; shown: string | null; time_ms: number | null; created: string }
+
+function promptOf(row: PromptRow): StoredPrompt {
+  return { id: row.id, messages: JSON.parse(row.messages) as Message[], source: row.source, meta: row.meta === null ? null : JSON.parse(row.meta) as Record<string, unknown>, created: row.created };
+}
 
 function checkPromptMessages(messages: Message[]): void {
   if (!Array.isArray(messages) || messages.length === 0) throw new FeedbackError('invalid', 'a prompt needs at least one message', 'messages');
@@ -179,7 +189,7 @@ export class FeedbackStore {
   addPrompt(p: PromptInput): number {
     checkPromptMessages(p.messages);
     const messages = JSON.stringify(p.messages.map((m) => ({ role: m.role, content: m.content })));
-    const r = this.db.prepare('INSERT INTO prompts (messages, source, created) VALUES (?, ?, ?)').run(messages, p.source ?? null, this.stamp());
+    const r = this.db.prepare('INSERT INTO prompts (messages, source, meta, created) VALUES (?, ?, ?, ?)').run(messages, p.source ?? null, p.meta === undefined ? null : JSON.stringify(p.meta), this.stamp());
     return Number(r.lastInsertRowid);
   }
 
@@ -192,8 +202,9 @@ export class FeedbackStore {
 
   private insertResponse(promptId: number, r: ResponseInput, created: string): number {
     if (typeof r.text !== 'string') throw new FeedbackError('invalid', 'a response needs text', 'text');
-    const res = this.db.prepare('INSERT INTO responses (prompt_id, text, model, adapter, settings, seed, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(promptId, r.text, r.model ?? null, r.adapter ?? null, r.settings === undefined ? null : JSON.stringify(r.settings), r.seed ?? null, created);
+    if (r.finish !== undefined && r.finish !== 'stop' && r.finish !== 'length') throw new FeedbackError('invalid', `finish must be 'stop' or 'length', got ${JSON.stringify(r.finish)}`, 'finish');
+    const res = this.db.prepare('INSERT INTO responses (prompt_id, text, model, adapter, settings, seed, finish, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(promptId, r.text, r.model ?? null, r.adapter ?? null, r.settings === undefined ? null : JSON.stringify(r.settings), r.seed ?? null, r.finish ?? null, created);
     return Number(res.lastInsertRowid);
   }
 
@@ -203,18 +214,18 @@ export class FeedbackStore {
 
   prompt(id: number): StoredPrompt | undefined {
     const row = this.db.prepare('SELECT * FROM prompts WHERE id = ?').get(id) as PromptRow | undefined;
-    return row && { id: row.id, messages: JSON.parse(row.messages) as Message[], source: row.source, created: row.created };
+    return row && promptOf(row);
   }
 
   prompts(): StoredPrompt[] {
     return (this.db.prepare('SELECT * FROM prompts ORDER BY id').all() as PromptRow[])
-      .map((row) => ({ id: row.id, messages: JSON.parse(row.messages) as Message[], source: row.source, created: row.created }));
+      .map(promptOf);
   }
 
   responses(promptId: number): StoredResponse[] {
     return (this.db.prepare('SELECT * FROM responses WHERE prompt_id = ? ORDER BY id').all(promptId) as ResponseRow[]).map((r) => ({
       id: r.id, promptId: r.prompt_id, text: r.text, model: r.model, adapter: r.adapter,
-      settings: r.settings === null ? null : JSON.parse(r.settings) as Record<string, unknown>, seed: r.seed, created: r.created,
+      settings: r.settings === null ? null : JSON.parse(r.settings) as Record<string, unknown>, seed: r.seed, finish: r.finish, created: r.created,
     }));
   }
 
@@ -450,7 +461,7 @@ export class FeedbackStore {
         let p = prompts.get(key);
         if (p && p.messages !== messages) { errors.push(`${at}: prompt_id ${rec.promptKey} holds a different prompt on line ${p.line}`); continue; }
         if (!p) {
-          const r = this.db.prepare('INSERT INTO prompts (messages, source, created) VALUES (?, ?, ?)').run(messages, rec.source ?? null, this.stamp());
+          const r = this.db.prepare('INSERT INTO prompts (messages, source, meta, created) VALUES (?, ?, ?, ?)').run(messages, rec.source ?? null, rec.meta === undefined ? null : JSON.stringify(rec.meta), this.stamp());
           prompts.set(key, p = { id: Number(r.lastInsertRowid), messages, line: rec.line, responses: new Map() });
           counts.prompts++;
         }

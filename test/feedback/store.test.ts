@@ -65,7 +65,7 @@ describe('feedback store: opening', () => {
     const db = new Database(newer);
     db.pragma('user_version = 99');
     db.close();
-    assert.throws(() => FeedbackStore.open(newer), /schema version 99, newer than this heed knows \(1\)/);
+    assert.throws(() => FeedbackStore.open(newer), new RegExp(`schema version 99, newer than this heed knows \\(${MIGRATIONS.length}\\)`));
 
     const foreign = dbPath();
     const f = new Database(foreign);
@@ -253,6 +253,26 @@ describe('feedback store: judgments and stats', () => {
         { rater: 'judge-rules', kind: 'judge', rankings: 1, skips: 0, meanTimeMs: null },
       ],
     });
+    s.close();
+  });
+});
+
+describe('feedback store: version 2', () => {
+  it('a version-1 store migrates in place: its rows survive, prompts gain meta and responses finish', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'heed-v2-')), file = join(dir, 'v1.db');
+    const db = new Database(file);
+    migrate(db, file, MIGRATIONS.slice(0, 1));
+    db.prepare("INSERT INTO prompts (messages, source, created) VALUES (?, 'old', 'x')").run(JSON.stringify([{ role: 'user', content: 'hi' }]));
+    db.close();
+    const s = FeedbackStore.open(file);
+    assert.equal(s.settings().version, MIGRATIONS.length);
+    assert.equal(s.prompts()[0]!.source, 'old');
+    assert.equal(s.prompts()[0]!.meta, null);
+    const p = s.addPrompt({ messages: [{ role: 'user', content: 'What is 2 plus 2?' }], meta: { answer: '4', metric: 'normalized' } });
+    const [a, b] = s.addResponses(p, [{ text: '4', finish: 'stop' }, { text: '5 5 5 5', finish: 'length' }]);
+    assert.deepEqual(s.prompt(p)!.meta, { answer: '4', metric: 'normalized' });
+    assert.deepEqual(s.responses(p).map((r) => [r.id, r.finish]), [[a, 'stop'], [b, 'length']]);
+    assert.throws(() => s.addResponses(p, [{ text: 'x', finish: 'halt' as 'stop' }]), /finish must be 'stop' or 'length'/);
     s.close();
   });
 });
