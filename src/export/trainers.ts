@@ -74,12 +74,13 @@ function trainingArguments(r: SftRecipe, outputDir: string): Record<string, unkn
     learning_rate: r.lr,
     lr_scheduler_type: 'cosine_with_min_lr',
     lr_scheduler_kwargs: { min_lr_rate: MIN_LR_RATIO },
-    warmup_ratio: r.warmupRatio,
+    // transformers reads a warmup_steps below 1 as a share of the steps (warmup_ratio is deprecated)
+    warmup_steps: r.warmupRatio,
     num_train_epochs: r.epochs,
     ...(r.steps > 0 ? { max_steps: r.steps } : {}),
     per_device_train_batch_size: r.batchSize,
     gradient_accumulation_steps: r.gradAccum,
-    weight_decay: r.weightDecay,
+    optim: 'adamw_torch', weight_decay: r.weightDecay,
     adam_beta1: ADAM_BETAS[0], adam_beta2: ADAM_BETAS[1], max_grad_norm: MAX_GRAD_NORM,
     eval_strategy: 'steps', eval_steps: r.evalEvery, save_steps: r.evalEvery,
     load_best_model_at_end: true, metric_for_best_model: 'eval_loss', greater_is_better: false,
@@ -194,6 +195,7 @@ export function axolotlConfig(r: SftRecipe, model: string): Record<string, unkno
 export function exportTrainer(o: TrainerExportOptions): string[] {
   checkFreshFolder(o.out);
   const r = loadRecipe(SftSchema, o.recipe) as SftRecipe;
+  if (r.warmupRatio >= 1) throw new Error(`the recipe's warmupRatio ${r.warmupRatio} leaves no steps after warmup; TRL reads warmup_steps ≥ 1 as a step count`);
   const tok = loadTokenizerFolder(o.model);
   if (!tok.chatTemplate || !isChatML(tok.chatTemplate)) {
     throw new Error(`${o.model}: the chat template is not ChatML; heed writes the assistant-only training template for ChatML models only`);
