@@ -26,7 +26,8 @@ it('keeps every acknowledged ranking after kill -9 in the middle of a burst', as
   const acked = new Map<number, number>();
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  // 'close', not 'exit': every line the child printed has been read by then.
+  const exit = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
   let buf = '';
   child.stdout.on('data', (d: Buffer) => {
     buf += d.toString();
