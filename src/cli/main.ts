@@ -13,6 +13,7 @@ import * as evalCmd from './commands/eval.js';
 import * as demo from './commands/demo.js';
 import * as exportCmd from './commands/export.js';
 import * as feedback from './commands/feedback.js';
+import * as serve from './commands/serve.js';
 
 const program = new Command();
 program
@@ -21,6 +22,6 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const c of [demo, init, data, train, evalCmd, generate, tokenize, tokenizer, feedback, exportCmd]) c.register(program);
+for (const c of [demo, init, data, train, evalCmd, generate, tokenize, tokenizer, feedback, exportCmd, serve]) c.register(program);
 
 await program.parseAsync(process.argv);

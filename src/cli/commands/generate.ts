@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { loadModel, type LoadedModel } from '../../models/load.js';
-import { generate, type GenerateOptions } from '../../models/generate.js';
+import { Generator } from '../../models/generate.js';
+import { checkSampling, type Sampling } from '../../models/sampling.js';
 import { renderPrompt, stopTokenIds, type ChatMessage } from '../../tokenizer/index.js';
 import { scoredBatch, tokenLogprobs } from '../../models/logprobs.js';
 import { float, guard, int } from '../util.js';
@@ -20,18 +21,20 @@ function sampling(c: Command): Command {
     .option('--seed <n>', 'sampling seed', int('--seed'), 0);
 }
 
-/** Generates one reply from prompt ids, streaming text to `write`; returns the text. */
-function stream(m: LoadedModel, ids: number[], f: SampleFlags, write: (s: string) => void): string {
-  const dec = m.tok.tokenizer.streamDecoder({ skipSpecialTokens: true });
-  const opts: GenerateOptions = {
-    maxNewTokens: f.maxNewTokens, temperature: f.temperature, topK: f.topK, topP: f.topP, seed: f.seed,
-    stopTokens: stopTokenIds(m.tok), decode: (t) => m.tok.tokenizer.decode(t, { skipSpecialTokens: true }),
-    ...(f.stop ? { stopStrings: f.stop } : {}),
-    onStep: (t) => { if (t[0]! >= 0 && !f.stop) write(dec.push(t[0]!)); },
-  };
-  const r = generate(m.model, [ids], opts);
-  if (f.stop) write(r.texts![0]!); else write(dec.flush());
-  return r.texts![0]!;
+/** The sampling flags, checked by the library's schema under their flag names (before any model loads). */
+function samplingOf(f: SampleFlags): Sampling {
+  return checkSampling(
+    { maxNewTokens: f.maxNewTokens, temperature: f.temperature, topK: f.topK, topP: f.topP, seed: f.seed, ...(f.stop ? { stopStrings: f.stop } : {}) },
+    { maxNewTokens: '--max-new-tokens', temperature: '--temperature', topK: '--top-k', topP: '--top-p', seed: '--seed', stopStrings: '--stop' },
+  );
+}
+
+/** Generates one reply from prompt ids, streaming its text to `write` (text that may begin a stop string waits); returns the text. */
+function stream(m: LoadedModel, ids: number[], s: Sampling, write: (s: string) => void): string {
+  const g = new Generator(m.model, { slots: 1, decoder: () => m.tok.tokenizer.streamDecoder({ skipSpecialTokens: true }) });
+  const seq = g.add(ids, { ...s, stopTokens: stopTokenIds(m.tok) });
+  while (!g.idle) for (const e of g.step()) write(e.text);
+  return seq.text;
 }
 
 export function register(program: Command): void {
@@ -43,6 +46,7 @@ export function register(program: Command): void {
     .option('--system <text>', 'system message (with --chat)')
     .addHelpText('after', '\nExample:\n  heed generate --model runs/demo/pretrain/model --adapter runs/demo/sft/best --chat --prompt "What is the capital of France?"')
     .action((o: SampleFlags & { model: string; prompt: string; chat?: boolean; system?: string }) => guard(() => {
+      const sampling = samplingOf(o);
       const m = loadModel(o.model, { adapter: o.adapter });
       let ids: number[];
       if (o.chat) {
@@ -53,7 +57,7 @@ export function register(program: Command): void {
         ids = m.tok.tokenizer.encode(o.prompt);
         if (!o.chat) process.stdout.write(o.prompt);
       }
-      stream(m, ids, o, (s) => process.stdout.write(s));
+      stream(m, ids, sampling, (s) => process.stdout.write(s));
       process.stdout.write('\n');
     }));
 
@@ -63,24 +67,32 @@ export function register(program: Command): void {
     .option('--system <text>', 'system message')
     .addHelpText('after', '\nExample:\n  heed chat --model runs/demo/pretrain/model --adapter runs/demo/sft/best')
     .action((o: SampleFlags & { model: string; system?: string }) => guard(async () => {
+      const sampling = samplingOf(o);
       const m = loadModel(o.model, { adapter: o.adapter });
       if (!m.tok.chatTemplate) throw new Error(`${o.model} has no chat template`);
-      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+      // lines are read with the async iterator, which queues them: a pipe delivers many lines while a
+      // reply is being generated, and each gets its answer; the end of input ends the chat
+      const tty = process.stdin.isTTY === true;
+      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty });
       const sys: ChatMessage[] = o.system ? [{ role: 'system', content: o.system }] : [];
       let history: ChatMessage[] = [...sys];
-      process.stdout.write('heed chat: /reset to start over, /exit to quit\n');
-      for (;;) {
-        let line: string;
-        try { line = (await rl.question('you> ')).trim(); } catch { break; }
+      const prompt = () => { if (tty) rl.prompt(); };
+      if (tty) process.stdout.write('heed chat: /reset to start over, /exit to quit\n');
+      rl.setPrompt('you> ');
+      prompt();
+      for await (const raw of rl) {
+        const line = raw.trim();
         if (line === '/exit' || line === '/quit') break;
-        if (line === '/reset') { history = [...sys]; continue; }
-        if (!line) continue;
-        history.push({ role: 'user', content: line });
-        process.stdout.write('heed> ');
-        const ids = renderPrompt(m.tok.tokenizer, m.tok.chatTemplate, history);
-        const reply = stream(m, ids, o, (s) => process.stdout.write(s));
-        process.stdout.write('\n');
-        history.push({ role: 'assistant', content: reply.trim() });
+        if (line === '/reset') history = [...sys];
+        else if (line) {
+          history.push({ role: 'user', content: line });
+          if (tty) process.stdout.write('heed> ');
+          const ids = renderPrompt(m.tok.tokenizer, m.tok.chatTemplate, history);
+          const reply = stream(m, ids, sampling, (s) => process.stdout.write(s));
+          process.stdout.write('\n');
+          history.push({ role: 'assistant', content: reply.trim() });
+        }
+        prompt();
       }
       rl.close();
     }));

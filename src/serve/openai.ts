@@ -1,0 +1,254 @@
+// The OpenAI API: GET /v1/models, POST /v1/chat/completions and POST /v1/completions, plain and
+// streamed (server-sent events), with n, stop, seed, log-probs and usage. Request bodies are checked
+// by zod schemas built from the generator's own sampling fields.
+import { randomInt, randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
+import { z } from 'zod';
+import { samplingFields, type Sampling } from '../models/sampling.js';
+import type { Sequence, TokenEvent } from '../models/generate.js';
+import { renderPrompt, stopTokenIds, type ChatMessage } from '../tokenizer/index.js';
+import { ApiError, badRequest, fromZod, sendError } from './errors.js';
+import type { ModelRegistry, ServedModel } from './models.js';
+import { CancelledError, QueueFullError, ShuttingDownError, type Scheduler } from './scheduler.js';
+
+const FINGERPRINT = 'heed';
+const nullish = <T extends z.ZodTypeAny>(t: T) => t.nullish();
+
+/** Fields both endpoints take: OpenAI's names over the generator's rules (top_k and ignore_eos as vLLM has them). */
+const common = {
+  model: z.string(),
+  temperature: nullish(samplingFields.temperature),
+  top_p: nullish(samplingFields.topP),
+  top_k: nullish(z.union([z.literal(-1), samplingFields.topK])),
+  max_tokens: nullish(samplingFields.maxNewTokens),
+  n: nullish(z.number().int().min(1).max(16)),
+  seed: nullish(samplingFields.seed),
+  stop: nullish(z.union([z.string().min(1), z.array(z.string().min(1)).max(4)])),
+  stream: nullish(z.boolean()),
+  stream_options: nullish(z.object({ include_usage: z.boolean().optional() }).strict()),
+  ignore_eos: nullish(z.boolean()),
+  // accepted and without effect here, as OpenAI's defaults
+  user: nullish(z.string()),
+  presence_penalty: nullish(z.literal(0)),
+  frequency_penalty: nullish(z.literal(0)),
+  metadata: nullish(z.record(z.string())),
+  store: nullish(z.boolean()),
+};
+
+const Part = z.object({ type: z.literal('text'), text: z.string() });
+const Message = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant']),
+  content: z.union([z.string(), z.array(Part)]),
+  name: z.string().optional(),
+}).strict();
+
+export const ChatRequest = z.object({
+  ...common,
+  messages: z.array(Message).min(1),
+  max_completion_tokens: nullish(samplingFields.maxNewTokens),
+  logprobs: nullish(z.boolean()),
+  top_logprobs: nullish(samplingFields.logprobs),
+}).strict();
+
+export const CompletionRequest = z.object({
+  ...common,
+  prompt: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int().min(0)).min(1)]),
+  logprobs: nullish(samplingFields.logprobs.max(5)),
+  echo: nullish(z.literal(false)),
+}).strict();
+
+type Chat = z.infer<typeof ChatRequest>;
+type Completion = z.infer<typeof CompletionRequest>;
+
+async function body<T extends z.ZodTypeAny>(c: Context, schema: T): Promise<z.infer<T>> {
+  let raw: unknown;
+  try { raw = JSON.parse(await c.req.text()); } catch (e) {
+    throw badRequest(`We could not parse the JSON body of your request. (${(e as Error).message})`, null, 'invalid_json');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('The request body must be a JSON object.', null, 'invalid_json');
+  const r = schema.safeParse(raw);
+  if (!r.success) throw fromZod(r.error);
+  return r.data;
+}
+
+function served(reg: ModelRegistry, id: string): ServedModel {
+  const m = reg.get(id);
+  if (!m) throw new ApiError(404, `The model '${id}' does not exist. Served: ${reg.all().map((x) => x.id).join(', ')}.`, 'invalid_request_error', 'model', 'model_not_found');
+  return m;
+}
+
+/** The prompt must leave room for at least one token, and max_tokens must fit beside it. */
+function budget(m: ServedModel, promptLen: number, asked: number | null | undefined, param: string): number {
+  const ctx = m.contextLength;
+  if (promptLen >= ctx) throw badRequest(`This model's maximum context length is ${ctx} tokens. However, your prompt has ${promptLen} tokens, which leaves no room for a completion.`, 'messages', 'context_length_exceeded');
+  if (asked != null && promptLen + asked > ctx)
+    throw badRequest(`${param} is too large: ${asked}. This model's maximum context length is ${ctx} tokens and your request has ${promptLen} input tokens (${asked} > ${ctx} - ${promptLen}).`, param, 'context_length_exceeded');
+  return asked ?? ctx - promptLen;
+}
+
+/** One option set per choice: the request's settings, choice i seeded with seed + i. */
+function samplings(r: Chat | Completion, maxNew: number, stopTokens: number[], logprobs: number | null): Sampling[] {
+  const seed = r.seed ?? randomInt(2 ** 31), stop = r.stop == null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop;
+  const base: Sampling = {
+    maxNewTokens: maxNew, temperature: r.temperature ?? 1, topP: r.top_p ?? 1, topK: r.top_k == null || r.top_k === -1 ? 0 : r.top_k,
+    stopTokens: r.ignore_eos ? [] : stopTokens, ...(stop.length ? { stopStrings: stop } : {}), ...(logprobs !== null ? { logprobs } : {}),
+  };
+  return Array.from({ length: r.n ?? 1 }, (_, i) => ({ ...base, seed: seed + i }));
+}
+
+function chatMessages(r: Chat): ChatMessage[] {
+  return r.messages.map((m) => ({
+    role: m.role === 'developer' ? 'system' : m.role,
+    content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join(''),
+  }));
+}
+
+const usage = (prompt: number, seqs: Sequence[]) => {
+  const completion = seqs.reduce((a, s) => a + s.tokens.length, 0);
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+};
+
+/** Token text and bytes as OpenAI reports them in log-probs. */
+function tokenInfo(m: ServedModel, id: number): { token: string; bytes: number[] } {
+  const t = m.tok.tokenizer;
+  return { token: t.decode([id]), bytes: Array.from(t.tokenBytes(id)) };
+}
+
+function chatLogprob(m: ServedModel, e: TokenEvent) {
+  return { ...tokenInfo(m, e.token), logprob: e.logprob!, top_logprobs: (e.top ?? []).map((t) => ({ ...tokenInfo(m, t.token), logprob: t.logprob })) };
+}
+
+/** Events of one request, kept per choice (for the log-probs of a plain response). */
+type Collected = TokenEvent[][];
+
+/**
+ * Starts a request's sequences. A refusal throws at once as an HTTP error (429 with Retry-After,
+ * 503 while draining); a failure later rejects the promise. A client that goes away cancels.
+ */
+function start(c: Context, sched: Scheduler, m: ServedModel, prompt: number[], opts: Sampling[], onEvent: (i: number, e: TokenEvent) => void): Promise<Sequence[]> {
+  let p: Promise<Sequence[]>;
+  try { p = sched.generate(m, prompt, opts, onEvent, c.req.raw.signal); } catch (e) {
+    if (e instanceof QueueFullError) throw new ApiError(429, `The server is busy: ${e.message}. Retry shortly.`, 'rate_limit_error', null, 'rate_limit_exceeded', { 'Retry-After': '1' });
+    if (e instanceof ShuttingDownError) throw new ApiError(503, 'The server is shutting down.', 'server_error', null, 'shutting_down');
+    throw e;
+  }
+  return p.catch((e: Error) => { throw e instanceof CancelledError ? e : new ApiError(500, `Generation failed: ${e.message}`, 'server_error'); });
+}
+
+/** Output tokens of a finished sequence with their events (the stop token's event dropped). */
+const outputEvents = (evs: TokenEvent[], s: Sequence) => evs.slice(0, s.tokens.length);
+
+export function openaiRoutes(reg: ModelRegistry, sched: Scheduler): Hono {
+  const app = new Hono();
+
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: reg.all().map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: 'heed' })) }));
+  app.get('/v1/models/:id', (c) => {
+    const m = served(reg, c.req.param('id'));
+    return c.json({ id: m.id, object: 'model', created: m.created, owned_by: 'heed' });
+  });
+
+  app.post('/v1/chat/completions', async (c) => {
+    const r = await body(c, ChatRequest), m = served(reg, r.model);
+    if (!m.tok.chatTemplate) throw badRequest(`The model '${m.id}' has no chat template; use /v1/completions.`, 'model');
+    if (r.max_tokens != null && r.max_completion_tokens != null && r.max_tokens !== r.max_completion_tokens) throw badRequest('Give max_tokens or max_completion_tokens, not both with different values.', 'max_completion_tokens');
+    if (r.top_logprobs != null && !r.logprobs) throw badRequest('top_logprobs needs logprobs: true.', 'top_logprobs');
+    let prompt: number[];
+    try { prompt = renderPrompt(m.tok.tokenizer, m.tok.chatTemplate, chatMessages(r)); } catch (e) { throw badRequest((e as Error).message, 'messages'); }
+    const asked = r.max_completion_tokens ?? r.max_tokens;
+    const maxNew = budget(m, prompt.length, asked, r.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens');
+    const opts = samplings(r, maxNew, stopTokenIds(m.tok), r.logprobs ? r.top_logprobs ?? 0 : null);
+    const id = `chatcmpl-${randomUUID()}`, created = Math.floor(Date.now() / 1000), head = { id, created, model: m.id, system_fingerprint: FINGERPRINT };
+    if (r.stream) {
+      const withUsage = r.stream_options?.include_usage === true, out = new EventStream();
+      const chunk = (choices: unknown[]) => out.send({ ...head, object: 'chat.completion.chunk', choices, ...(withUsage ? { usage: null } : {}) });
+      opts.forEach((_, i) => chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+      const done = start(c, sched, m, prompt, opts, (i, e) => {
+        const lp = r.logprobs && e.logprob !== undefined && !e.seq.stops.has(e.token) ? { content: [chatLogprob(m, e)], refusal: null } : null;
+        if (e.text || lp) chunk([{ index: i, delta: { content: e.text }, logprobs: lp, finish_reason: null }]);
+        if (e.finish) chunk([{ index: i, delta: {}, logprobs: null, finish_reason: e.finish }]);
+      });
+      return out.respond(c, done, (seqs) => { if (withUsage) out.send({ ...head, object: 'chat.completion.chunk', choices: [], usage: usage(prompt.length, seqs) }); });
+    }
+    const got: Collected = opts.map(() => []);
+    const seqs = await start(c, sched, m, prompt, opts, (i, e) => got[i]!.push(e));
+    return c.json({
+      ...head, object: 'chat.completion',
+      choices: seqs.map((s, i) => ({
+        index: i, message: { role: 'assistant', content: s.text, refusal: null },
+        logprobs: r.logprobs ? { content: outputEvents(got[i]!, s).map((e) => chatLogprob(m, e)), refusal: null } : null,
+        finish_reason: s.finish,
+      })),
+      usage: usage(prompt.length, seqs),
+    });
+  });
+
+  app.post('/v1/completions', async (c) => {
+    const r = await body(c, CompletionRequest), m = served(reg, r.model);
+    const p = r.prompt, V = m.model.cfg.vocabSize;
+    if (Array.isArray(p) && p.length > 1 && typeof p[0] === 'string') throw badRequest('Give one prompt per request (a list of several prompts is not supported).', 'prompt');
+    const prompt = typeof p === 'string' ? m.tok.tokenizer.encode(p) : typeof p[0] === 'string' ? m.tok.tokenizer.encode(p[0]) : (p as number[]);
+    if (prompt.length === 0) throw badRequest('The prompt is empty.', 'prompt');
+    const bad = prompt.find((t) => t >= V);
+    if (bad !== undefined) throw badRequest(`Token id ${bad} is outside the model's vocabulary of ${V}.`, 'prompt');
+    const maxNew = budget(m, prompt.length, r.max_tokens ?? Math.min(16, m.contextLength - prompt.length), 'max_tokens');
+    const opts = samplings(r, maxNew, m.tok.eosTokenIds, r.logprobs ?? null);
+    const id = `cmpl-${randomUUID()}`, created = Math.floor(Date.now() / 1000), head = { id, object: 'text_completion', created, model: m.id, system_fingerprint: FINGERPRINT };
+    const legacy = (evs: TokenEvent[]) => ({
+      tokens: evs.map((e) => tokenInfo(m, e.token).token),
+      token_logprobs: evs.map((e) => e.logprob!),
+      top_logprobs: evs.map((e) => Object.fromEntries((e.top ?? []).map((t) => [tokenInfo(m, t.token).token, t.logprob]))),
+      text_offset: evs.reduce<number[]>((acc, e, i) => [...acc, i === 0 ? 0 : acc[i - 1]! + tokenInfo(m, evs[i - 1]!.token).token.length], []),
+    });
+    if (r.stream) {
+      const withUsage = r.stream_options?.include_usage === true, out = new EventStream();
+      const done = start(c, sched, m, prompt, opts, (i, e) => {
+        const lp = r.logprobs != null && !e.seq.stops.has(e.token) ? legacy([e]) : null;
+        if (e.text || lp || e.finish) out.send({ ...head, choices: [{ index: i, text: e.text, logprobs: lp, finish_reason: e.finish }], ...(withUsage ? { usage: null } : {}) });
+      });
+      return out.respond(c, done, (seqs) => { if (withUsage) out.send({ ...head, choices: [], usage: usage(prompt.length, seqs) }); });
+    }
+    const got: Collected = opts.map(() => []);
+    const seqs = await start(c, sched, m, prompt, opts, (i, e) => got[i]!.push(e));
+    return c.json({
+      ...head,
+      choices: seqs.map((s, i) => ({ index: i, text: s.text, logprobs: r.logprobs != null ? legacy(outputEvents(got[i]!, s)) : null, finish_reason: s.finish })),
+      usage: usage(prompt.length, seqs),
+    });
+  });
+
+  return app;
+}
+
+/**
+ * Server-sent events for one response. Events queue in order from the moment the request starts
+ * (the generator loop never waits on a client); the stream ends with `data: [DONE]`, or with an
+ * error in OpenAI's shape, which the client raises, when generation fails after the headers went out.
+ */
+class EventStream {
+  private attach!: (s: SSEStreamingApi) => void;
+  private chain: Promise<unknown>;
+  private readonly ready = new Promise<SSEStreamingApi>((r) => { this.attach = r; });
+
+  constructor() { this.chain = this.ready; }
+
+  send(o: unknown): void {
+    const data = typeof o === 'string' ? o : JSON.stringify(o);
+    // a failed write means the client is gone; its abort signal cancels the generation
+    this.chain = this.chain.then(() => this.ready).then((s) => s.writeSSE({ data })).catch(() => {});
+  }
+
+  respond(c: Context, done: Promise<Sequence[]>, after: (seqs: Sequence[]) => void): Response {
+    return streamSSE(c, async (stream) => {
+      this.attach(stream);
+      try {
+        after(await done);
+        this.send('[DONE]');
+      } catch (e) {
+        if (e instanceof CancelledError) return;
+        this.send((e instanceof ApiError ? e : new ApiError(500, (e as Error).message, 'server_error')).body());
+      }
+      await this.chain;
+    });
+  }
+}

@@ -1,0 +1,158 @@
+// The official `openai` client, unmodified, against `heed serve` on a tiny model: models, plain and
+// streamed chat, n, stop, seeds, usage, log-probs, adapters, completions, and the client's own
+// error classes for a 404 and a 400. What the server answers is checked against the library
+// generating the same prompt directly.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI, { BadRequestError, NotFoundError, AuthenticationError } from 'openai';
+import { startServer, tinyFolders } from './helpers.js';
+import { loadModel } from '../../src/models/load.js';
+import { Generator } from '../../src/models/generate.js';
+import { renderPrompt, stopTokenIds } from '../../src/tokenizer/index.js';
+
+const server = await startServer();
+after(() => server.close());
+const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+const messages = [{ role: 'system' as const, content: 'Answer briefly.' }, { role: 'user' as const, content: 'Call me Ishmael.' }];
+
+/** What the library generates for the same conversation, greedy (the server's reference). */
+function direct(adapter: boolean, maxNew: number): { text: string; tokens: number[]; prompt: number[] } {
+  const f = tinyFolders(), m = loadModel(f.model, adapter ? { adapter: f.adapter } : {});
+  const prompt = renderPrompt(m.tok.tokenizer, m.tok.chatTemplate!, messages);
+  const g = new Generator(m.model, { slots: 1, decoder: () => m.tok.tokenizer.streamDecoder({ skipSpecialTokens: true }) });
+  const s = g.add(prompt, { maxNewTokens: maxNew, temperature: 0, stopTokens: stopTokenIds(m.tok) });
+  while (!g.idle) g.step();
+  return { text: s.text, tokens: s.tokens, prompt };
+}
+
+test('models: the model and the model:adapter pair are listed', async () => {
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  assert.deepEqual(ids, ['tiny', 'tiny:lora']);
+  assert.equal((await client.models.retrieve('tiny:lora')).id, 'tiny:lora');
+});
+
+test('chat: a plain reply equals the library\'s greedy generation, with usage and finish_reason', async () => {
+  const want = direct(false, 12);
+  const r = await client.chat.completions.create({ model: 'tiny', messages, temperature: 0, max_tokens: 12 });
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.choices.length, 1);
+  assert.equal(r.choices[0]!.message.role, 'assistant');
+  assert.equal(r.choices[0]!.message.content, want.text);
+  assert.equal(r.choices[0]!.finish_reason, want.tokens.length === 12 ? 'length' : 'stop');
+  assert.deepEqual(r.usage, { prompt_tokens: want.prompt.length, completion_tokens: want.tokens.length, total_tokens: want.prompt.length + want.tokens.length });
+  // the adapter changes the weights, so its reply differs and matches the library with the adapter
+  const lora = direct(true, 12), ra = await client.chat.completions.create({ model: 'tiny:lora', messages, temperature: 0, max_completion_tokens: 12 });
+  assert.equal(ra.choices[0]!.message.content, lora.text);
+  assert.notEqual(lora.text, want.text);
+});
+
+test('chat: streaming delivers the same text piece by piece, then usage when asked', async () => {
+  const want = direct(false, 16);
+  const stream = await client.chat.completions.create({ model: 'tiny', messages, temperature: 0, max_tokens: 16, stream: true, stream_options: { include_usage: true } });
+  let text = '', pieces = 0, finish: string | null = null, usage = null, role = '';
+  for await (const chunk of stream) {
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    if (chunk.usage) { usage = chunk.usage; assert.equal(chunk.choices.length, 0); continue; }
+    const c = chunk.choices[0]!;
+    if (c.delta.role) role = c.delta.role;
+    if (c.delta.content) { text += c.delta.content; pieces++; }
+    if (c.finish_reason) finish = c.finish_reason;
+  }
+  assert.equal(role, 'assistant');
+  assert.equal(text, want.text);
+  assert.ok(pieces >= 3, `text came in ${pieces} pieces`);
+  assert.equal(finish, 'length');
+  assert.deepEqual(usage, { prompt_tokens: want.prompt.length, completion_tokens: 16, total_tokens: want.prompt.length + 16 });
+});
+
+test('chat: n = 2 gives two sampled choices; the same seed gives the same text, another seed another', async () => {
+  const ask = (seed: number) => client.chat.completions.create({ model: 'tiny', messages, temperature: 1, max_tokens: 20, n: 2, seed });
+  const [a, b, c] = await Promise.all([ask(7), ask(7), ask(8)]);
+  assert.equal(a.choices.length, 2);
+  assert.deepEqual(a.choices.map((x) => x.index), [0, 1]);
+  assert.notEqual(a.choices[0]!.message.content, a.choices[1]!.message.content);
+  assert.deepEqual(b.choices.map((x) => x.message.content), a.choices.map((x) => x.message.content));
+  assert.notEqual(c.choices[0]!.message.content, a.choices[0]!.message.content);
+  assert.equal(a.usage!.completion_tokens, 40);
+});
+
+test('chat: stop cuts the reply before the stop string, finish_reason "stop"', async () => {
+  const full = direct(false, 24).text;
+  const at = [...full].findIndex((_, i) => i >= 6 && /\S/.test(full[i]!));
+  const stop = full.slice(at, at + 2);
+  for (const stream of [false, true]) {
+    const r = await client.chat.completions.create({ model: 'tiny', messages, temperature: 0, max_tokens: 24, stop: [stop], stream });
+    let text: string, finish: string | null = null;
+    if (stream) {
+      text = '';
+      for await (const ch of r as AsyncIterable<OpenAI.ChatCompletionChunk>) { text += ch.choices[0]?.delta.content ?? ''; finish = ch.choices[0]?.finish_reason ?? finish; }
+    } else {
+      const c = (r as OpenAI.ChatCompletion).choices[0]!;
+      text = c.message.content!; finish = c.finish_reason;
+    }
+    assert.equal(text, full.slice(0, full.indexOf(stop)), `stream: ${stream}`);
+    assert.equal(finish, 'stop');
+  }
+});
+
+test('chat: log-probs of each token with its top alternatives, best first', async () => {
+  const r = await client.chat.completions.create({ model: 'tiny', messages, temperature: 0, max_tokens: 6, logprobs: true, top_logprobs: 3 });
+  const lp = r.choices[0]!.logprobs!.content!;
+  assert.equal(lp.length, 6);
+  for (const t of lp) {
+    assert.equal(t.top_logprobs.length, 3);
+    assert.ok(t.logprob < 0);
+    // greedy: the chosen token is the most likely one
+    assert.equal(t.token, t.top_logprobs[0]!.token);
+    assert.ok(Math.abs(t.logprob - t.top_logprobs[0]!.logprob) < 1e-9);
+    assert.ok(t.top_logprobs[0]!.logprob >= t.top_logprobs[1]!.logprob && t.top_logprobs[1]!.logprob >= t.top_logprobs[2]!.logprob);
+  }
+  assert.equal(lp.map((t) => Buffer.from(t.bytes!).toString('latin1')).join('').length > 0, true);
+});
+
+test('completions: plain and streamed text continue a prompt', async () => {
+  const r = await client.completions.create({ model: 'tiny', prompt: 'Call me', max_tokens: 8, temperature: 0, logprobs: 2 });
+  assert.equal(r.object, 'text_completion');
+  assert.equal(r.choices[0]!.logprobs!.tokens!.length, 8);
+  assert.equal(r.choices[0]!.finish_reason, 'length');
+  let text = '';
+  for await (const ch of await client.completions.create({ model: 'tiny', prompt: 'Call me', max_tokens: 8, temperature: 0, stream: true })) text += ch.choices[0]?.text ?? '';
+  assert.equal(text, r.choices[0]!.text);
+});
+
+test('errors surface as the client\'s own classes: 404 for an unknown model, 400 for bad fields', async () => {
+  await assert.rejects(client.chat.completions.create({ model: 'nope', messages }), (e: unknown) => {
+    assert.ok(e instanceof NotFoundError);
+    assert.equal(e.status, 404);
+    assert.equal(e.code, 'model_not_found');
+    return true;
+  });
+  // a name is only ever looked up among the served models, never used as a path
+  await assert.rejects(client.chat.completions.create({ model: `../${'tiny'}`, messages }), NotFoundError);
+  await assert.rejects(client.chat.completions.create({ model: 'tiny', messages, temperature: 3 }), (e: unknown) => {
+    assert.ok(e instanceof BadRequestError);
+    assert.equal(e.param, 'temperature');
+    assert.match(e.message, /between 0 and 2/);
+    return true;
+  });
+  await assert.rejects(client.chat.completions.create({ model: 'tiny', messages, max_tokens: 10_000 }), (e: unknown) => {
+    assert.ok(e instanceof BadRequestError);
+    assert.equal(e.param, 'max_tokens');
+    assert.equal(e.code, 'context_length_exceeded');
+    return true;
+  });
+});
+
+test('--api-key: no key or a wrong key is a 401 (AuthenticationError); the right one works', async () => {
+  const s = await startServer({ apiKey: 'sekrit' });
+  try {
+    const bad = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'wrong', maxRetries: 0 });
+    await assert.rejects(bad.models.list(), AuthenticationError);
+    const res = await fetch(`${s.url}/v1/models`);
+    assert.equal(res.status, 401);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'invalid_api_key');
+    const good = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'sekrit', maxRetries: 0 });
+    assert.equal((await good.models.list()).data.length, 2);
+  } finally { await s.close(); }
+});
