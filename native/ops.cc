@@ -758,14 +758,15 @@ void vadd(const float* a, const float* b, float* out, int64_t n) {
 }
 
 
-// out (n) = levels[code]·absmax[block] for NF4 codes packed two per byte (low nibble first); runs
+// out (n) = levels[code]·absmax[block] for NF4 codes packed two per byte (element 2j in the high
+// nibble of byte j, as bitsandbytes packs them); runs
 // on every forward and backward of a QLoRA layer, so it is parallel and table-driven.
 void nf4Dequant(const uint8_t* codes, const float* absmax, const float* levels, int64_t bs, float* out, int64_t n) {
   #pragma omp parallel for schedule(static) if (n > kParElems)
   for (int64_t b0 = 0; b0 < n; b0 += bs) {
     const float a = absmax[b0 / bs];
     const int64_t e = std::min(n, b0 + bs);
-    for (int64_t i = b0; i < e; i++) out[i] = levels[(i & 1) ? codes[i >> 1] >> 4 : codes[i >> 1] & 15] * a;
+    for (int64_t i = b0; i < e; i++) out[i] = levels[(i & 1) ? codes[i >> 1] & 15 : codes[i >> 1] >> 4] * a;
   }
 }
 

@@ -99,7 +99,7 @@ export interface Kernels {
   /** out = a + b elementwise (out may alias a or b). */
   vadd(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
 
-  /** out[i] = levels[code_i]·absmax[i / blockSize] for NF4 codes packed two per byte, low nibble first. */
+  /** out[i] = levels[code_i]·absmax[i / blockSize] for NF4 codes packed two per byte, element 2j in the high nibble of byte j (bitsandbytes' order). */
   nf4Dequant(codes: Uint8Array, absmax: Float32Array, levels: Float32Array, blockSize: number, out: Float32Array, n: number): void;
 
   /** Σ x² (in double precision). */
@@ -390,7 +390,7 @@ export const refKernels: Kernels = {
 
   nf4Dequant(codes, absmax, levels, blockSize, out, n) {
     for (let i = 0; i < n; i++) {
-      const c = (i & 1) ? codes[i >> 1]! >> 4 : codes[i >> 1]! & 15;
+      const c = (i & 1) ? codes[i >> 1]! & 15 : codes[i >> 1]! >> 4;
       out[i] = levels[c]! * absmax[(i / blockSize) | 0]!;
     }
   },
