@@ -1,34 +1,65 @@
-// Every op's value and gradient on every backend, through one helper: finite differences check the
-// reference backend's gradients, and the native backend must match the reference in value and grad.
+// Every op's value and gradient on every backend, through one helper: on the TypeScript reference
+// and on the native kernels, each analytic gradient must agree with a finite difference computed in
+// float64 closely enough that a 1% error in any gradient rule fails (a test below proves it by
+// breaking rules on purpose), and the native backend must match the reference in value and grad.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/kernels/native.js';
 import { Tensor } from '../../src/core/tensor.js';
 import { Rng } from '../../src/core/rng.js';
 import { backward, noGrad } from '../../src/core/autograd.js';
+import { gradRules } from '../../src/core/grad.js';
 import { nativeKernels, useBackend } from '../../src/core/kernels.js';
 import * as op from '../../src/core/ops.js';
 import { quantizeNF4 } from '../../src/core/quant.js';
+
+if (!nativeKernels() && process.env.HEED_REQUIRE_NATIVE === '1') throw new Error('ops: HEED_REQUIRE_NATIVE=1 but the native kernels are not loaded');
+const backends = ['ref', ...(nativeKernels() ? ['native'] as const : [])] as const;
+type Backend = typeof backends[number];
 
 interface Case {
   name: string;
   shapes: number[][];
   build: (xs: Tensor[]) => Tensor;
-  /** input generator: 'pos' for strictly positive inputs */
+  /** input generator: 'pos' for inputs in [0.5, 1.5] */
   gen?: 'pos' | 'normal';
+  /** points where the op is not differentiable (relu, abs, clamp): inputs are kept KINK_GAP away */
+  kinks?: number[];
+  /** two inputs kept KINK_GAP apart elementwise (minimum, maximum) */
+  apart?: [number, number];
   /** inputs that are not differentiated (by index) */
   noGrad?: number[];
-  fdTol?: number;
 }
+
+// Finite differences: the fourth-order central stencil
+//   f'(x) ≈ (8·(f(x+h) − f(x−h)) − (f(x+2h) − f(x−2h))) / 12h
+// with h a power of two, so every perturbed float32 input is exact; the loss Σ out·R is summed in
+// float64 from the op's float32 outputs. Its truncation error is O(h⁴) ≈ 1e-9 of the gradient;
+// its rounding noise is what is left: the check is
+//   |fd − analytic| ≤ FD_TOL·(|fd| + 0.1·max|analytic|)
+// (relative, with a floor at a tenth of the input's largest gradient for entries near zero). The
+// worst correct rule uses 0.21 of FD_TOL = 2e-3 (cross-entropy on the reference backend, whose one
+// float32 output carries all the rounding), so errors stay below 5e-4 relative; a 1% error in a
+// rule moves its largest gradient entry, which is always checked, by 1e-2: 4.5 times the bound.
+const H = 2 ** -7, FD_TOL = 2e-3, KINK_GAP = 4 * H;
 
 function makeInputs(c: Case, seed: number): Tensor[] {
   const rng = new Rng(seed);
-  return c.shapes.map((s, i) => {
+  const xs = c.shapes.map((s, i) => {
     const t = c.gen === 'pos' ? op.addScalar(Tensor.uniform(s, rng, 0, 1), 0.5) : Tensor.randn(s, rng);
     const leaf = t.detach();
+    for (const k of c.kinks ?? []) {
+      const d = leaf.f32;
+      for (let j = 0; j < d.length; j++) if (Math.abs(d[j]! - k) < KINK_GAP) d[j] = k + (d[j]! < k ? -KINK_GAP : KINK_GAP);
+    }
     if (!c.noGrad?.includes(i)) leaf.requiresGrad = true;
     return leaf;
   });
+  if (c.apart) {
+    const a = xs[c.apart[0]]!.f32, b = xs[c.apart[1]]!.f32;
+    for (let j = 0; j < a.length; j++) if (Math.abs(a[j]! - b[j]!) < KINK_GAP) b[j] = a[j]! + (b[j]! < a[j]! ? -KINK_GAP : KINK_GAP);
+  }
+  return xs;
 }
 
 function run(c: Case, seed: number): { out: Float32Array; grads: Array<Float32Array | null>; xs: Tensor[]; R: Tensor } {
@@ -39,6 +70,7 @@ function run(c: Case, seed: number): { out: Float32Array; grads: Array<Float32Ar
   return { out: out.f32.slice(), grads: xs.map((x) => (x.grad ? x.grad.f32.slice() : null)), xs, R };
 }
 
+/** Σ out·R in float64. */
 function lossOf(c: Case, xs: Tensor[], R: Tensor): number {
   const out = noGrad(() => c.build(xs));
   let s = 0;
@@ -55,39 +87,51 @@ function close(a: Float32Array, b: Float32Array, rtol: number, atol: number, wha
   }
 }
 
-/** The helper: value and gradient on both backends, finite differences on the reference. */
+/** Largest error of a case's gradients against finite differences, in units of its tolerance. */
+const worstFd = new Map<string, number>();
+
+/**
+ * Finite differences on the current backend, at up to 12 entries of each differentiable input
+ * (always including its largest analytic gradient, which a scaled rule moves most).
+ */
+function fdCheck(c: Case, be: Backend): void {
+  const seed = 1234, r = run(c, seed), rng = new Rng(99);
+  r.xs.forEach((x, i) => {
+    if (c.noGrad?.includes(i)) return;
+    const g = r.grads[i];
+    assert.ok(g, `${c.name}: input ${i} got no gradient`);
+    let top = 0, gmax = 0;
+    for (let j = 0; j < g.length; j++) if (Math.abs(g[j]!) > gmax) { gmax = Math.abs(g[j]!); top = j; }
+    const n = x.size, picks = n <= 12 ? [...Array(n).keys()] : [top, ...Array.from({ length: 11 }, () => rng.int(n))];
+    const d = x.f32;
+    for (const j of picks) {
+      const orig = d[j]!, at = (k: number) => { d[j] = orig + k * H; return lossOf(c, r.xs, r.R); };
+      const fd = (8 * (at(1) - at(-1)) - (at(2) - at(-2))) / (12 * H);
+      d[j] = orig;
+      const an = g[j]!, tol = FD_TOL * (Math.abs(fd) + 0.1 * gmax), key = `${c.name} (${be})`;
+      worstFd.set(key, Math.max(worstFd.get(key) ?? 0, Math.abs(fd - an) / tol));
+      assert.ok(Math.abs(fd - an) <= tol, `${c.name} (${be}): d/dx${i}[${j}] analytic ${an} vs finite difference ${fd}`);
+    }
+  });
+}
+
+/** The helper: finite differences on every backend, and native values and grads against the reference. */
 function checkOp(c: Case): void {
-  const seed = 1234;
   const prev = useBackend('ref');
   try {
-    const ref = run(c, seed);
-    // finite differences on up to 12 coordinates of each differentiable input
-    const rng = new Rng(99);
-    ref.xs.forEach((x, i) => {
-      if (c.noGrad?.includes(i)) return;
-      const g = ref.grads[i];
-      assert.ok(g, `${c.name}: input ${i} got no gradient`);
-      const n = x.size, picks = n <= 12 ? [...Array(n).keys()] : Array.from({ length: 12 }, () => rng.int(n));
-      for (const j of picks) {
-        const d = x.f32, orig = d[j]!, eps = 1e-2 * Math.max(1, Math.abs(orig));
-        d[j] = orig + eps; const lp = lossOf(c, ref.xs, ref.R);
-        d[j] = orig - eps; const lm = lossOf(c, ref.xs, ref.R);
-        d[j] = orig;
-        const fd = (lp - lm) / (2 * eps), an = g[j]!, tol = c.fdTol ?? 2e-2;
-        assert.ok(Math.abs(fd - an) <= tol * Math.max(1, Math.abs(fd)), `${c.name}: d/dx${i}[${j}] analytic ${an} vs finite difference ${fd}`);
-      }
+    for (const be of backends) { useBackend(be); fdCheck(c, be); }
+    if (backends.length < 2) return;
+    useBackend('ref');
+    const ref = run(c, 1234);
+    useBackend('native');
+    const nat = run(c, 1234);
+    close(nat.out, ref.out, 1e-4, 1e-5, `${c.name}: native value`);
+    nat.grads.forEach((g, i) => {
+      const r = ref.grads[i];
+      if (!g || !r) { assert.equal(g, r, `${c.name}: grad ${i} presence`); return; }
+      close(g, r, 1e-3, 1e-4, `${c.name}: native grad ${i}`);
     });
-    if (nativeKernels()) {
-      useBackend('native');
-      const nat = run(c, seed);
-      close(nat.out, ref.out, 1e-4, 1e-5, `${c.name}: native value`);
-      nat.grads.forEach((g, i) => {
-        const r = ref.grads[i];
-        if (!g || !r) { assert.equal(g, r, `${c.name}: grad ${i} presence`); return; }
-        close(g, r, 1e-3, 1e-4, `${c.name}: native grad ${i}`);
-      });
-    }
-  } finally { useBackend(prev as 'ref' | 'native'); }
+  } finally { useBackend(prev as Backend); }
 }
 
 const ids = (xs: number[], shape?: number[]) => Tensor.ints(xs, shape);
@@ -102,9 +146,11 @@ const cases: Case[] = [
   { name: 'mul broadcast', shapes: [[2, 3, 4], [3, 1]], build: ([a, b]) => op.mul(a!, b!) },
   { name: 'mul self', shapes: [[7]], build: ([a]) => op.mul(a!, a!) },
   { name: 'div', shapes: [[2, 5], [2, 5]], gen: 'pos', build: ([a, b]) => op.div(a!, b!) },
-  { name: 'minimum/maximum', shapes: [[4, 4], [4, 4]], build: ([a, b]) => op.add(op.minimum(a!, b!), op.scale(op.maximum(a!, b!), 0.5)) },
+  { name: 'minimum/maximum', shapes: [[4, 4], [4, 4]], apart: [0, 1], build: ([a, b]) => op.add(op.minimum(a!, b!), op.scale(op.maximum(a!, b!), 0.5)) },
   { name: 'scale + addScalar', shapes: [[3, 3]], build: ([a]) => op.addScalar(op.scale(a!, -2.5), 1) },
-  { name: 'clamp', shapes: [[40]], build: ([a]) => op.clamp(a!, -0.5, 0.7) },
+  { name: 'clamp', shapes: [[40]], kinks: [-0.5, 0.7], build: ([a]) => op.clamp(a!, -0.5, 0.7) },
+  { name: 'relu', shapes: [[5, 8]], kinks: [0], build: ([a]) => op.relu(a!) },
+  { name: 'abs', shapes: [[5, 8]], kinks: [0], build: ([a]) => op.abs(a!) },
   ...(['exp', 'sigmoid', 'logsigmoid', 'tanh', 'silu', 'square'] as const).map((k) => ({ name: k, shapes: [[3, 7]], build: ([a]: Tensor[]) => op[k](a!) })),
   ...(['log', 'sqrt'] as const).map((k) => ({ name: k, shapes: [[3, 7]], gen: 'pos' as const, build: ([a]: Tensor[]) => op[k](a!) })),
   { name: 'sum all', shapes: [[3, 4]], build: ([a]) => op.sum(a!) },
@@ -150,6 +196,28 @@ const cases: Case[] = [
 
 for (const c of cases) test(`op ${c.name}`, () => checkOp(c));
 
+// The checker itself: each rule below, scaled by 1.01, must fail it on every backend. The cases
+// span elementwise, broadcasting, GEMM-backed and fused rules (norms, attention, cross-entropy,
+// RoPE, LoRA), each rule through one case that uses it.
+const BROKEN: Array<[rule: string, caseName: string]> = [
+  ['mul', 'mul broadcast'], ['relu', 'relu'], ['sum', 'sum dim keepdim'], ['matmul', 'matmul batched tA=true tB=false'],
+  ['layerNorm', 'layerNorm'], ['rmsNorm', 'rmsNorm'], ['attention', 'attention GQA'], ['crossEntropy', 'crossEntropy with ignored rows'],
+  ['rope', 'rope'], ['loraLinear', 'loraLinear (bias)'], ['swiglu', 'swiglu'],
+];
+for (const [rule, caseName] of BROKEN) {
+  test(`finite differences catch a 1% error in the ${rule} gradient rule`, () => {
+    const c = cases.find((x) => x.name === caseName)!, good = gradRules[rule]!, prev = useBackend('ref');
+    gradRules[rule] = (n, g, out) => good(n, g, out).map((d) => d && d.map((v) => v * 1.01));
+    try {
+      for (const be of backends) {
+        useBackend(be);
+        assert.throws(() => fdCheck(c, be), /analytic .* vs finite difference/, `${rule} off by 1% passed on ${be}`);
+      }
+    } finally { gradRules[rule] = good; useBackend(prev as Backend); }
+    fdCheck(c, 'ref'); // and restored, it passes again
+  });
+}
+
 test('shape errors name the op and both shapes', () => {
   const a = Tensor.zeros([2, 3]), b = Tensor.zeros([4, 5]);
   assert.throws(() => op.matmul(a, b), /matmul: shapes \[2, 3\] and \[4, 5\] do not match/);
@@ -158,14 +226,25 @@ test('shape errors name the op and both shapes', () => {
   assert.throws(() => op.embedding(Tensor.zeros([4, 2]), Tensor.ints([4])), /embedding: id 4 .* vocabulary of 4/);
 });
 
-test('a fully padded query row gives zeros, not NaN', () => {
-  const rng = new Rng(3);
-  const q = Tensor.randn([1, 2, 1, 4], rng).param(), k = Tensor.randn([1, 2, 1, 4], rng), v = Tensor.randn([1, 2, 1, 4], rng);
-  const out = op.attention(q, k, v, { keyMask: Uint8Array.from([0, 1]) });
-  assert.deepEqual(Array.from(out.f32.subarray(0, 4)), [0, 0, 0, 0]);
-  backward(op.sum(out));
-  assert.ok(q.grad!.f32.every(Number.isFinite));
-});
+for (const be of backends) {
+  test(`a fully padded query row gives zeros, and its gradients are the known values (${be})`, () => {
+    const prev = useBackend(be);
+    try {
+      const rng = new Rng(3);
+      const q = Tensor.randn([1, 2, 1, 4], rng).param(), k = Tensor.randn([1, 2, 1, 4], rng).param(), v = Tensor.randn([1, 2, 1, 4], rng).param();
+      // query 0 sees only key 0, which is padding: no visible key; query 1 sees key 1 alone
+      const out = op.attention(q, k, v, { keyMask: Uint8Array.from([0, 1]) });
+      assert.deepEqual(Array.from(out.f32.subarray(0, 4)), [0, 0, 0, 0]);
+      close(out.f32.subarray(4), v.f32.subarray(4), 0, 1e-6, 'one visible key: its value');
+      backward(op.sum(out));
+      // a softmax over one key is constant, so q and k get exactly no gradient (up to rounding);
+      // the padded value gets none and the visible one gets dout = 1
+      close(q.grad!.f32, new Float32Array(8), 0, 1e-6, 'dq');
+      close(k.grad!.f32, new Float32Array(8), 0, 1e-6, 'dk');
+      close(v.grad!.f32, Float32Array.from([0, 0, 0, 0, 1, 1, 1, 1]), 0, 1e-6, 'dv');
+    } finally { useBackend(prev as Backend); }
+  });
+}
 
 test('gradients accumulate across backward calls, and a freed graph is an error', () => {
   const x = Tensor.from([1, 2, 3]).param();
@@ -200,14 +279,6 @@ test('linear with a frozen bf16 or f16 weight equals linear with its f32 values'
     assert.deepEqual(xa.grad!.toArray(), xb.grad!.toArray());
   }
   assert.throws(() => op.linear(x, new Tensor(f32ToBf16(w.f32), w.shape, 'bf16').param()), /cannot be trained/);
-});
-
-test('loraLinear equals the unfused composition', () => {
-  const rng = new Rng(21), x = Tensor.randn([7, 6], rng), W = Tensor.randn([5, 6], rng), b = Tensor.randn([5], rng);
-  const A = Tensor.randn([3, 6], rng), B = Tensor.randn([5, 3], rng);
-  const fused = op.loraLinear(x, W, b, A, B, 0.75).toArray();
-  const plain = op.add(op.linear(x, W, b), op.scale(op.linear(op.linear(x, A), B), 0.75)).toArray();
-  fused.forEach((v, i) => assert.ok(Math.abs(v - plain[i]!) < 1e-5, `${i}: ${v} vs ${plain[i]}`));
 });
 
 test('NF4 quantization picks the nearest level and dequantizes within half a level step', async () => {
