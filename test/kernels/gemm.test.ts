@@ -7,6 +7,8 @@ import { refKernels, type Kernels } from '../../src/core/kernels.js';
 
 const addon = loadNative();
 const gemm = addon?.gemm as Kernels['gemm'] | undefined;
+// Without the addon these tests skip, unless the addon is required: then its absence fails here.
+if (!gemm && process.env.HEED_REQUIRE_NATIVE === '1') throw new Error('gemm: HEED_REQUIRE_NATIVE=1 but the native gemm did not load');
 
 let seed = 12345;
 function rand(n: number): Float32Array {
