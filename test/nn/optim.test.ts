@@ -1,9 +1,10 @@
 // AdamW, global-norm clipping, warmup + cosine and gradient accumulation against a PyTorch trace
 // (torch.optim.AdamW with decay and no-decay groups, clip_grad_norm_, LambdaLR; written by
 // test/fixtures/optim/make_optim.py), parameters compared after every step, on both backends.
-// Each step's batch comes to heed as k micro-batches normalised as trainLoop normalises them (loss
-// summed over every target, divided by the target count of the whole accumulated batch); torch
-// takes it as one batch. A parameter left out of the loss gets no gradient and is skipped.
+// Each step's batch comes to heed as k micro-batches accumulated as trainLoop accumulates them (each
+// loss summed over its targets, then optimizerStep divides the gradients once by the target count
+// of the whole accumulated batch, clips and updates); torch takes it as one batch with the mean
+// loss. A parameter left out of the loss gets no gradient and is skipped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { Tensor } from '../../src/core/tensor.js';
 import { backward } from '../../src/core/autograd.js';
 import * as op from '../../src/core/ops.js';
 import { nativeKernels, useBackend } from '../../src/core/kernels.js';
-import { AdamW, clipGradNorm, cosineLR } from '../../src/nn/optim.js';
+import { AdamW, cosineLR } from '../../src/nn/optim.js';
+import { optimizerStep } from '../../src/train/loop.js';
 
 interface Step {
   x: number[][]; targets: number[][]; usesU: boolean; clip: number; lr: number; loss: number; gradNorm: number;
@@ -62,24 +64,24 @@ for (const be of backends) {
         opt.lr = cosineLR(s, h.steps, h.lr, h.warmup, h.minRatio);
         relNear(opt.lr, st.lr, `step ${s} lr`);
         opt.zeroGrad();
-        const denom = st.targets.flat().filter((t) => t >= 0).length;
-        let loss = 0;
+        let lossSum = 0, count = 0;
         st.x.forEach((xs, i) => {
-          const x = new Tensor(Float32Array.from(xs), [xs.length / h.in, h.in]);
-          const l = op.crossEntropy(logitsOf(params, x, st.usesU), Int32Array.from(st.targets[i]!), denom);
+          const x = new Tensor(Float32Array.from(xs), [xs.length / h.in, h.in]), t = Int32Array.from(st.targets[i]!);
+          const l = op.crossEntropy(logitsOf(params, x, st.usesU), t, 1); // summed, as lmLoss reports it
           backward(l);
-          loss += l.item();
+          lossSum += l.item();
+          count += t.filter((v) => v >= 0).length;
         });
-        relNear(loss, st.loss, `step ${s} loss`);
+        relNear(lossSum / count, st.loss, `step ${s} loss`);
         for (const [k, p] of params) {
           const want = st.grads[k] ?? null;
           if (want === null) { assert.equal(p.grad, null, `step ${s}: ${k} is out of the loss, so it has no gradient`); continue; }
           const peak = Math.max(...want.map(Math.abs));
-          near(p.grad!.f32, want, GRAD_TOL * peak, `step ${s} grad ${k}`);
+          near(p.grad!.f32.map((g) => g / count), want, GRAD_TOL * peak, `step ${s} grad ${k}`);
         }
         const before = params.get('u')!.f32.slice();
-        relNear(clipGradNorm([...params.values()], st.clip), st.gradNorm, `step ${s} grad norm`);
-        opt.update();
+        const norm = optimizerStep(opt, [...params.values()], count, st.clip, { label: 'trace', step: s + 1, loss: lossSum / count });
+        relNear(norm, st.gradNorm, `step ${s} grad norm`);
         if (st.usesU) uSteps++;
         else assert.deepEqual(params.get('u')!.f32, before, `step ${s}: u had no gradient, so nothing (not even decay) moves it`);
         assert.equal(opt.state().steps.get('u'), uSteps, `step ${s}: u counts only its own updates for bias correction`);
