@@ -14,6 +14,8 @@ import * as demo from './commands/demo.js';
 import * as exportCmd from './commands/export.js';
 import * as feedback from './commands/feedback.js';
 import * as serve from './commands/serve.js';
+import * as align from './commands/align.js';
+import { guard } from './util.js';
 
 const program = new Command();
 program
@@ -22,6 +24,9 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-for (const c of [demo, init, data, train, evalCmd, generate, tokenize, tokenizer, feedback, exportCmd, serve]) c.register(program);
+for (const c of [demo, init, data, train, align, evalCmd, generate, tokenize, tokenizer, feedback, exportCmd, serve]) c.register(program);
 
-await program.parseAsync(process.argv);
+// A reader that stops early (`heed tokenize … | head`) is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
+// The net under every command: whatever escapes one is a message, never a stack trace.
+await guard(() => program.parseAsync(process.argv));

@@ -127,7 +127,19 @@ export function evalLmLoss(model: Transformer, batches: readonly Batch[]): numbe
   return evalLoss(batches, (b) => lmLoss(model, b, false));
 }
 
-const round = (x: number, digits: number) => Number(x.toFixed(digits));
+export const round = (x: number, digits: number) => Number(x.toFixed(digits));
+
+/**
+ * The optimizer step every loop shares: the accumulated gradients of summed losses are divided by
+ * their item count and clipped (one pass), non-finite values stop the run with a clear message,
+ * then AdamW updates. Returns the gradient norm before clipping.
+ */
+export function optimizerStep(opt: AdamW, tensors: readonly Tensor[], count: number, clip: number, what: { label: string; step: number; loss: number }): number {
+  const gradNorm = clipGradNorm([...tensors], clip, 1 / Math.max(count, 1));
+  if (!Number.isFinite(what.loss) || !Number.isFinite(gradNorm)) throw new Error(`${what.label}: the loss became ${what.loss} (gradient norm ${gradNorm}) at step ${what.step}; lower the learning rate (${opt.lr}) or check the data`);
+  opt.update();
+  return gradNorm;
+}
 
 export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
   const { run, data, params } = o, accum = o.gradAccum ?? 1, label = o.label ?? 'train';
@@ -172,10 +184,8 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
       for (const [k, v] of Object.entries(r.stats ?? {})) stats[k] = (stats[k] ?? 0) + v;
     }
     // every micro-batch's loss was a sum: one division by the accumulated count makes it the mean
-    const gradNorm = clipGradNorm(tensors, o.clip ?? 1.0, 1 / Math.max(count, 1));
     const loss = lossSum / Math.max(count, 1);
-    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw new Error(`${label}: the loss became ${loss} (gradient norm ${gradNorm}) at step ${step + 1}; lower the learning rate (${o.lr}) or check the data`);
-    opt.update();
+    const gradNorm = optimizerStep(opt, tensors, count, o.clip ?? 1.0, { label, step: step + 1, loss });
     step++;
     lastLoss = loss;
     const secs = (Date.now() - t0) / 1000, tokS = (tokens - startTokens) / Math.max(secs, 1e-3);

@@ -9,11 +9,12 @@ export class Progress {
   private lastLine = 0;
   private readonly t0 = Date.now();
 
-  constructor(private readonly label: string, private total: number) {
+  /** `names` relabels the two figures (an RL loop shows its score where training shows its loss). */
+  constructor(private readonly label: string, private total: number, private readonly names = { loss: 'loss', val: 'val' }) {
     if (process.stderr.isTTY && !process.env.HEED_PLAIN_PROGRESS) {
       this.bar = new cliProgress.SingleBar({
         stream: process.stderr,
-        format: `${label.padEnd(9)} {bar} {value}/{total} | loss {loss} | val {val} | {tokS} tok/s | ETA {eta_formatted}`,
+        format: `${label.padEnd(9)} {bar} {value}/{total} | ${names.loss} {loss} | ${names.val} {val} | {tokS} tok/s | ETA {eta_formatted}`,
         hideCursor: true, etaBuffer: 20,
       }, cliProgress.Presets.shades_classic);
       this.bar.start(Math.max(total, 1), 0, { loss: '-', val: '-', tokS: '-' });
@@ -29,7 +30,7 @@ export class Progress {
     if (now - this.lastLine < 5000 && step !== this.total) return;
     this.lastLine = now;
     const el = (now - this.t0) / 1000, eta = step > 0 && this.total ? (el / step) * (this.total - step) : NaN;
-    process.stderr.write(`${this.label}: ${step}/${this.total || '?'} loss ${payload.loss} val ${payload.val} ${payload.tokS} tok/s elapsed ${el.toFixed(0)}s ETA ${Number.isFinite(eta) ? eta.toFixed(0) + 's' : '?'}\n`);
+    process.stderr.write(`${this.label}: ${step}/${this.total || '?'} ${this.names.loss} ${payload.loss} ${this.names.val} ${payload.val} ${payload.tokS} tok/s elapsed ${el.toFixed(0)}s ETA ${Number.isFinite(eta) ? eta.toFixed(0) + 's' : '?'}\n`);
   }
 
   stop(): void { this.bar?.stop(); }

@@ -101,7 +101,83 @@ export const RewardSchema = z.object({
   seed: z.number().int().describe('seed (also picks the held-out prompts)'),
 }).strict();
 
+export const DpoSchema = z.object({
+  stage: z.literal('dpo'),
+  data: z.string().describe('preferences: a feedback store (.db), ranking JSONL (all implied pairs), or TRL prompt/chosen/rejected JSONL'),
+  rater: z.string().describe('use only this rater\'s rankings; empty = all'),
+  method: z.enum(['full', 'lora', 'qlora']).describe('train the whole policy, or LoRA adapters (the reference is the same weights with adapters off)'),
+  lora: LoraSchema,
+  loss: z.enum(['sigmoid', 'ipo']).describe('sigmoid: DPO\'s −log σ(β·h); ipo: (h − 1/(2β))²'),
+  beta: z.number().positive().max(100).describe('strength of the implicit KL leash to the reference (DPO\'s β)'),
+  heldoutFraction: z.number().min(0).max(0.9).describe('share of prompts kept out of training to measure preference accuracy'),
+  maxLength: positive.max(1 << 16).describe('most tokens of prompt + response'),
+  batchSize: positive.describe('pairs per micro-batch'),
+  gradAccum: positive.describe('micro-batches per step'),
+  lr: z.number().positive().max(1).describe('peak learning rate'),
+  weightDecay: z.number().min(0).max(1).describe('AdamW decoupled weight decay on matrices'),
+  steps: z.number().int().min(0).describe('optimizer steps; 0 = epochs over the pairs'),
+  epochs: z.number().positive().max(1000).describe('passes over the training pairs when steps is 0'),
+  warmupRatio: z.number().min(0).max(1).describe('share of the steps spent warming up the learning rate'),
+  evalEvery: positive.describe('validate, keep the best, checkpoint every N steps'),
+  seed: z.number().int().describe('seed (also picks the held-out prompts)'),
+}).strict();
+
+/** What PPO and GRPO share: prompts, rollouts, rewards, the policy update and the KL leash. */
+const rlFields = {
+  prompts: z.string().describe('JSONL of prompts ({messages, answer?, …}); empty = the built-in mixture\'s training items'),
+  builtinPerFamily: positive.describe('built-in prompts: items per trained family'),
+  evalPrompts: z.string().default('').describe('JSONL of held-out prompts for the measurements; empty = the built-in mixture\'s held-out items'),
+  method: z.enum(['full', 'lora', 'qlora']).describe('train the whole policy (the reference is a frozen copy), or LoRA adapters (the reference is the same weights with adapters off)'),
+  lora: LoraSchema,
+  rewards: z.array(z.enum(['model', 'verifiable', 'rules'])).min(1).describe('what scores a response: the reward model, the task\'s known answer (1 right, 0 wrong), the constitution\'s checkable rules (their mean), or a sum'),
+  rewardModel: z.string().describe('reward model folder (…ForSequenceClassification), needed with rewards "model"'),
+  iterations: positive.describe('rollout-and-update iterations'),
+  promptsPerIteration: positive.describe('prompts per rollout batch'),
+  temperature: z.number().min(0).max(2).describe('sampling temperature of rollouts'),
+  topP: z.number().gt(0).max(1).describe('nucleus sampling threshold of rollouts (1 = off)'),
+  maxNewTokens: positive.max(4096).describe('most tokens per response'),
+  epochs: positive.max(100).describe('passes over each rollout batch'),
+  miniBatch: positive.describe('sequences per optimizer step'),
+  lr: z.number().positive().max(1).describe('learning rate (constant after warmup)'),
+  warmup: z.number().int().min(0).describe('optimizer steps of linear warmup'),
+  weightDecay: z.number().min(0).max(1).describe('AdamW decoupled weight decay on matrices'),
+  clip: z.number().positive().max(10).describe('PPO\'s ratio clipping ε'),
+  klCoef: z.number().min(0).max(100).describe('β: weight of the KL penalty to the reference (0 = none)'),
+  kl: z.enum(['k1', 'k3']).describe('per-token KL estimator: k1 = log π − log π_ref, k3 = (r − 1) − log r'),
+  rewardClip: z.number().min(0).describe('clip each response\'s score to [−c, c] (0 = off)'),
+  endPenalty: z.number().describe('added to the score of a response that never ends its turn'),
+  evalEvery: positive.describe('measure on held-out prompts every N iterations'),
+  evalPerFamily: positive.describe('held-out prompts per trained family for the measurements'),
+  seed: z.number().int().describe('seed of prompts, rollouts and minibatches'),
+};
+
+export const PpoSchema = z.object({
+  stage: z.literal('ppo'),
+  ...rlFields,
+  gamma: z.number().min(0).max(1).describe('GAE discount γ'),
+  lambda: z.number().min(0).max(1).describe('GAE λ'),
+  whiten: z.boolean().describe('whiten advantages over the rollout batch'),
+  vfCoef: z.number().min(0).describe('weight of the value loss'),
+  clipValue: z.number().positive().describe('value clipping ε'),
+  adaptiveKl: z.boolean().describe('adapt β toward targetKl (Ziegler et al.)'),
+  targetKl: z.number().positive().describe('per-response KL the adaptive controller aims at'),
+  klHorizon: positive.describe('responses over which the adaptive controller moves β by up to 20%'),
+  ptxCoef: z.number().min(0).describe('γ of PPO-ptx: weight of a pretraining-text loss mixed into each update (InstructGPT eq. 2; 0 = off)'),
+  ptxRows: positive.describe('pretraining rows per update with PPO-ptx'),
+  ptxSources: z.array(corpusSource).min(1).describe('built-in corpus sources for PPO-ptx'),
+}).strict();
+
+export const GrpoSchema = z.object({
+  stage: z.literal('grpo'),
+  ...rlFields,
+  groupSize: z.number().int().min(2).max(64).describe('G: samples per prompt (advantages are relative within a group)'),
+  scaleStd: z.boolean().describe('divide each group\'s centred rewards by their std (false: Dr. GRPO)'),
+}).strict();
+
 export type PretrainRecipe = z.infer<typeof PretrainSchema>;
+export type PpoRecipe = z.infer<typeof PpoSchema>;
+export type GrpoRecipe = z.infer<typeof GrpoSchema>;
+export type DpoRecipe = z.infer<typeof DpoSchema>;
 export type SftRecipe = z.infer<typeof SftSchema>;
 export type RewardRecipe = z.infer<typeof RewardSchema>;
 
@@ -163,4 +239,4 @@ export function loadRecipe<S extends z.ZodTypeAny>(schema: S, nameOrPath: string
 }
 
 /** Every stage's schema by its `stage` tag (recipes/*.json are checked against these). */
-export const STAGE_SCHEMAS: Readonly<Record<string, z.ZodTypeAny>> = { pretrain: PretrainSchema, sft: SftSchema, reward: RewardSchema };
+export const STAGE_SCHEMAS: Readonly<Record<string, z.ZodTypeAny>> = { pretrain: PretrainSchema, sft: SftSchema, reward: RewardSchema, dpo: DpoSchema, ppo: PpoSchema, grpo: GrpoSchema };

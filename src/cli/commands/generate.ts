@@ -37,6 +37,16 @@ function stream(m: LoadedModel, ids: number[], s: Sampling, write: (s: string) =
   return seq.text;
 }
 
+/** A prompt must leave the model room for one new token; `what` names the flag it came from. */
+function promptFits(what: string, ids: readonly number[], m: LoadedModel, room = 1): void {
+  const max = m.model.cfg.maxPositions;
+  if (ids.length === 0) throw new Error(`${what} is empty`);
+  if (ids.length + room > max) {
+    throw new Error(`${what} is ${ids.length} tokens; the model holds ${max} positions (max_position_embeddings in ${m.dir}/config.json)` +
+      (room > 0 ? `, so a prompt may have at most ${max - room}` : ''));
+  }
+}
+
 export function register(program: Command): void {
   sampling(program.command('generate'))
     .description('continue a prompt (or answer it with the chat template, --chat)')
@@ -55,8 +65,9 @@ export function register(program: Command): void {
         ids = renderPrompt(m.tok.tokenizer, m.tok.chatTemplate, msgs);
       } else {
         ids = m.tok.tokenizer.encode(o.prompt);
-        if (!o.chat) process.stdout.write(o.prompt);
       }
+      promptFits('--prompt', ids, m);
+      if (!o.chat) process.stdout.write(o.prompt);
       stream(m, ids, sampling, (s) => process.stdout.write(s));
       process.stdout.write('\n');
     }));
@@ -110,13 +121,15 @@ export function register(program: Command): void {
       let ids: number[];
       if (o.ids !== undefined) {
         ids = o.ids.split(',').map((s, i) => {
-          const n = Number(s.trim());
+          const n = s.trim() === '' ? NaN : Number(s);
           if (!Number.isInteger(n) || n < 0 || n >= m.model.cfg.vocabSize) throw new Error(`--ids: item ${i + 1} ('${s}') is not a token id in [0, ${m.model.cfg.vocabSize})`);
           return n;
         });
       } else if (o.text !== undefined) ids = m.tok.tokenizer.encode(o.text);
       else throw new Error('give --ids or --text');
-      if (ids.length < 2) throw new Error('need at least two tokens');
+      const what = o.ids !== undefined ? '--ids' : '--text';
+      if (ids.length < 2) throw new Error(`${what} gives ${ids.length} token${ids.length === 1 ? '' : 's'}; log-probabilities need at least two`);
+      promptFits(what, ids, m, 0);
       const lp = tokenLogprobs(m.model, scoredBatch([{ prompt: ids.slice(0, 1), response: ids.slice(1) }])).logp;
       console.log(JSON.stringify({ ids, logprobs: Array.from(lp.f32, (v) => Number(v.toFixed(6))) }));
     }));
