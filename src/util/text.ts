@@ -73,20 +73,38 @@ export function readText(path: string): string {
   return decodeText(readBytes(path), path);
 }
 
+/**
+ * Where JSON.parse first fails on `text`. V8 gives a position for most errors but not for an
+ * unexpected token, so that one is found by bisection: a prefix is fine while it fails only for
+ * ending too early.
+ */
+function jsonErrorOffset(text: string, message: string): number {
+  const at = /at position (\d+)/.exec(message);
+  if (at) return Number(at[1]);
+  const fine = (p: number): boolean => {
+    try { JSON.parse(text.slice(0, p)); return true; } catch (e) {
+      const m = (e as Error).message, pos = /at position (\d+)/.exec(m);
+      return /end of JSON input/.test(m) || (pos !== null && Number(pos[1]) >= p);
+    }
+  };
+  let lo = 0, hi = text.length;
+  while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (fine(mid)) lo = mid; else hi = mid; }
+  return hi - 1;
+}
+
 /** `text` parsed as JSON; a syntax error names the file, line and column. */
 export function parseJson(text: string, name: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    const msg = (e as Error).message;
-    const pos = /at position (\d+)/.exec(msg);
     if (text.trim() === '') throw new Error(`${name}: not valid JSON (the file is empty)`);
-    if (!pos) throw new Error(`${name}: not valid JSON (${msg})`);
-    const at = Number(pos[1]);
+    const msg = (e as Error).message;
+    const at = jsonErrorOffset(text, msg);
     const before = text.slice(0, at);
     const line = before.split('\n').length;
     const col = at - before.lastIndexOf('\n');
-    throw new Error(`${name}: not valid JSON at line ${line}, column ${col} (${msg.replace(/ in JSON at position \d+.*$/, '')})`);
+    const what = msg.replace(/ at position \d+.*$/s, '').replace(/ in JSON$/, '').replace(/, ".*" is not valid JSON$/s, '');
+    throw new Error(`${name}: not valid JSON at line ${line}, column ${col} (${what})`);
   }
 }
 

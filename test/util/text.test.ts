@@ -51,3 +51,9 @@ test('JSON syntax errors give the line and column', () => {
   assert.throws(() => readJsonObject(file('arr.json', '[1]')), /arr\.json: expected a JSON object, got an array/);
   assert.deepEqual(readJsonObject(file('obj.json', '{"b": [true]}')), { b: [true] });
 });
+
+test('an unexpected token, which V8 reports without a position, is located too', () => {
+  assert.throws(() => parseJson('{\n  "eos_token": }', 'tc.json'), /^Error: tc\.json: not valid JSON at line 2, column 16 \(Unexpected token '\}'\)$/);
+  assert.throws(() => parseJson('{"a": tru}', 'x.json'), /x\.json: not valid JSON at line 1, column 10/);
+  assert.throws(() => parseJson('{"a": 1} x', 'y.json'), /y\.json: not valid JSON at line 1, column 10 \(Unexpected non-whitespace character after JSON\)/);
+});
