@@ -1,7 +1,7 @@
 // Conversation types and JSONL readers/writers for Alpaca, ShareGPT, OpenAI-messages and preference
 // data. Every bad line is reported as `file:line: what is wrong` before any training starts.
-import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
+import { readText } from '../util/text.js';
 
 export type Role = 'system' | 'user' | 'assistant';
 export interface Message { role: Role; content: string }
@@ -148,7 +148,7 @@ function readJsonl<T>(
   skipBadLines: boolean,
   pickParser: (firstObj: unknown) => ((o: Record<string, unknown>) => T),
 ): { items: T[]; skipped: number; errors: string[] } {
-  const lines = text.split('\n');
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
   const items: T[] = [];
   const errors: string[] = [];
   let parser: ((o: Record<string, unknown>) => T) | undefined;
@@ -180,9 +180,9 @@ export function parseConversations(text: string, file: string, opts: ReadOptions
   return { ...r, format: format ?? opts.format ?? 'auto' };
 }
 
-/** Reads an Alpaca, ShareGPT or OpenAI-messages JSONL file into conversations. */
+/** Reads an Alpaca, ShareGPT or OpenAI-messages JSONL file into conversations (strict UTF-8, BOM dropped). */
 export function readConversations(file: string, opts: ReadOptions = {}): ReadResult<Conversation> {
-  return parseConversations(readFileSync(file, 'utf8'), file, opts);
+  return parseConversations(readText(file), file, opts);
 }
 
 /** One conversation as a record of the given format (Alpaca holds a single exchange only). */
@@ -253,7 +253,7 @@ export function parsePreferences(text: string, file: string, opts: { skipBadLine
 
 /** Reads `{prompt, chosen, rejected}` JSONL where each side is a string or a message list (TRL style). */
 export function readPreferences(file: string, opts: { skipBadLines?: boolean } = {}): ReadResult<PreferencePair> {
-  return parsePreferences(readFileSync(file, 'utf8'), file, opts);
+  return parsePreferences(readText(file), file, opts);
 }
 
 /** A pair as a record: plain strings when each side is a single plain turn, message lists otherwise. */

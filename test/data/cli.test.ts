@@ -1,6 +1,6 @@
 // Tests for `heed data` and `heed data check`, driven through commander in-process.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -20,8 +20,10 @@ async function run(...args: string[]): Promise<{ out: string; err: string; code:
   const err: string[] = [];
   const log = console.log;
   const error = console.error;
+  const stderr = process.stderr.write;
   console.log = (...a: unknown[]) => void out.push(a.join(' '));
   console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
   program.configureOutput({ writeOut: (s) => void out.push(s), writeErr: (s) => void err.push(s) });
   const before = process.exitCode;
   let code = 0;
@@ -33,6 +35,7 @@ async function run(...args: string[]): Promise<{ out: string; err: string; code:
   } finally {
     console.log = log;
     console.error = error;
+    process.stderr.write = stderr;
     process.exitCode = before;
   }
   return { out: out.join('\n'), err: err.join('\n'), code };
@@ -73,6 +76,27 @@ describe('heed data check', () => {
     const r = await run('data', 'check', file, '--format', 'alpaca');
     assert.equal(r.code, 1);
     assert.ok(r.err.includes(`${file}:2: missing field "output"`), r.err);
-    assert.match(r.err, /4 bad lines/);
+    assert.ok(r.err.includes(`heed: ${file}: 4 bad lines`), r.err);
+  });
+
+  it('reads past a BOM, and refuses an empty file, invalid UTF-8 and a missing file by name', async () => {
+    const good = readFileSync(join(FIX, 'good-openai-crlf.jsonl'));
+    const bom = join(tmp, 'bom.jsonl');
+    writeFileSync(bom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), good]));
+    const r = await run('data', 'check', bom);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /ok, format openai, 2 conversations/);
+    const empty = join(tmp, 'empty.jsonl');
+    writeFileSync(empty, '\n\n');
+    let e = await run('data', 'check', empty);
+    assert.equal(e.code, 1);
+    assert.ok(e.err.includes(`heed: ${empty}: holds no conversations`), e.err);
+    const bad = join(tmp, 'bad.jsonl');
+    writeFileSync(bad, Buffer.concat([good, Buffer.from([0x7b, 0xff, 0x7d, 0x0a])]));
+    e = await run('data', 'check', bad);
+    assert.equal(e.code, 1);
+    assert.ok(e.err.includes(`heed: ${bad}: not valid UTF-8: byte ${good.length + 1} (0xff), line ${good.toString().split('\n').length}`), e.err);
+    e = await run('data', 'check', join(tmp, 'nope.jsonl'));
+    assert.ok(e.err.includes(`nope.jsonl: no such file`), e.err);
   });
 });

@@ -43,7 +43,7 @@ test('heed tokenizer train + heed tokenize', async () => {
     assert.equal(await run(['tokenize', '--tokenizer', out, '--decode', '--text', JSON.stringify(ids)]), text + '\n');
     assert.equal(await run(['tokenize', '--tokenizer', out, '--decode', '--skip-special-tokens', '--text', JSON.stringify(ids)]),
       'The whale, the ship. \n');
-    await assert.rejects(run(['tokenizer', 'train', '--input', input, '--vocab-size', 'lots', '--out', out]), /--vocab-size must be a positive integer/);
+    await assert.rejects(run(['tokenizer', 'train', '--input', input, '--vocab-size', 'lots', '--out', out]), /--vocab-size must be an integer from 259 to 1048576, got 'lots'/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
