@@ -123,6 +123,11 @@ class Reader {
     return v;
   }
 
+  /** `key` (= a) must divide `of` (= b): heads split the width, key/value heads the heads. */
+  divides(key: string, a: number, of: string, b: number): void {
+    if (b % a !== 0) this.err(key, `= ${a} does not divide "${of}" = ${b}`);
+  }
+
   bool(key: string, dflt: boolean): boolean {
     const v = this.json[key];
     if (v === undefined || v === null) return dflt;
@@ -184,6 +189,7 @@ export function configFromHF(json: unknown, file: string = DEFAULT_FILE): ModelC
     r.only('scale_attn_by_inverse_layer_idx', [false], 'no per-layer attention scaling');
     const d = r.int('n_embd');
     const nHead = r.int('n_head');
+    r.divides('n_head', nHead, 'n_embd', d);
     const ffn = r.has('n_inner') ? r.int('n_inner') : 4 * d;
     cfg = {
       arch: 'gpt2', vocabSize: r.int('vocab_size'), nLayer: r.int('n_layer'), dModel: d, nHead, nKvHead: nHead, ffn,
@@ -200,6 +206,9 @@ export function configFromHF(json: unknown, file: string = DEFAULT_FILE): ModelC
     if (r.has('head_dim') && d % nHead === 0 && r.json.head_dim !== d / nHead) {
       r.err('head_dim', `= ${JSON.stringify(r.json.head_dim)} is not supported (heed needs hidden_size / num_attention_heads = ${d / nHead})`);
     }
+    r.divides('num_attention_heads', nHead, 'hidden_size', d);
+    if ((d / nHead) % 2 !== 0) r.err('hidden_size', `/ "num_attention_heads" = ${d / nHead} is odd; RoPE needs an even head dimension`);
+    r.divides('num_key_value_heads', r.int('num_key_value_heads', nHead), 'num_attention_heads', nHead);
     const base = {
       vocabSize: r.int('vocab_size'), nLayer: r.int('num_hidden_layers'), dModel: d, nHead,
       nKvHead: r.int('num_key_value_heads', nHead), ffn: r.int('intermediate_size'),

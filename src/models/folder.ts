@@ -1,12 +1,13 @@
 // A Hugging Face model folder: config.json + model.safetensors (single or sharded) +
 // generation_config.json, read into and written from heed's config and canonical tensors.
 // Tokenizer files live in the same folder but are the tokenizer module's business.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { readJson } from '../util/text.js';
 import { configFromHF, configToHF, type ModelConfig } from './config.js';
 import { fromHFTensors, toHFTensors } from './hf-names.js';
-import { castFloat, readSafetensorsFolder, writeSafetensors, type TensorData } from './safetensors.js';
+import { castFloat, checkFinite, readSafetensorsFolder, writeSafetensors, type TensorData } from './safetensors.js';
 
 export interface ModelFolder {
   config: ModelConfig;
@@ -22,25 +23,13 @@ export interface WriteModelOptions {
   generationConfig?: Record<string, unknown>;
 }
 
-function readJson(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
 export function readModelFolder(dir: string): ModelFolder {
   const cfgPath = join(dir, 'config.json');
   const config = configFromHF(readJson(cfgPath), cfgPath);
   const { tensors: hf } = readSafetensorsFolder(dir);
-  const tensors = fromHFTensors(config, hf, dir);
+  const single = join(dir, 'model.safetensors');
+  // a tensor whose shape disagrees with config.json: either file may be the wrong one, so name both
+  const tensors = fromHFTensors(config, hf, `${existsSync(single) ? single : dir} (against ${cfgPath})`);
   const genPath = join(dir, 'generation_config.json');
   let generationConfig: Record<string, unknown> | null = null;
   if (existsSync(genPath)) {
@@ -61,6 +50,8 @@ export function writeModelFolder(dir: string, cfg: ModelConfig, tensors: Map<str
   const hf = toHFTensors(cfg, tensors);
   const stored = new Map<string, TensorData>();
   for (const [name, t] of hf) stored.set(name, t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16' ? castFloat(t, dtype) : t);
+  // heed refuses to read NaN or infinite weights (F16 overflows above 65504), so it never writes them
+  checkFinite(stored, `${join(dir, 'model.safetensors')}: refusing to write it`);
   writeSafetensors(join(dir, 'model.safetensors'), stored, { format: 'pt' });
   const gen = opts.generationConfig ?? {
     ...(cfg.bosTokenId !== null ? { bos_token_id: cfg.bosTokenId } : {}),

@@ -1,6 +1,7 @@
 // Opens a Hugging Face model folder as a ready model: weights, tokenizer, chat template and an
-// optional PEFT adapter; and saves one back.
-import { existsSync } from 'node:fs';
+// optional PEFT adapter; and saves one back so that no failure leaves a folder that looks finished.
+import { existsSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { readModelFolder, writeModelFolder } from './folder.js';
 import { Transformer } from './transformer.js';
@@ -12,7 +13,10 @@ export interface LoadedModel { model: Transformer; tok: TokenizerFolder; dir: st
 
 /** nf4: store the block linears as NF4 while loading (QLoRA), never holding them in f32. */
 export function loadModel(dir: string, opts: { adapter?: string | undefined; nf4?: boolean } = {}): LoadedModel {
-  if (!existsSync(join(dir, 'config.json'))) throw new Error(`${dir}: not a model folder (no config.json)`);
+  if (!existsSync(join(dir, 'config.json'))) {
+    const why = !existsSync(dir) ? 'no such folder' : statSync(dir).isDirectory() ? 'no config.json' : 'a file, not a folder';
+    throw new Error(`${dir}: not a model folder (${why})`);
+  }
   const f = readModelFolder(dir);
   const model = Transformer.fromTensors(f.config, f.tensors, { nf4: opts.nf4 ?? false });
   const tok = loadTokenizerFolder(dir);
@@ -23,12 +27,38 @@ export function loadModel(dir: string, opts: { adapter?: string | undefined; nf4
 
 export interface SaveModelOptions { chatTemplate?: string | null; dtype?: 'F32' | 'BF16' | 'F16' }
 
-/** Writes weights (LoRA not merged: call model.mergeLora() first to fold it in) and tokenizer files. */
+/**
+ * Fills a model folder so that no error or kill leaves one that looks finished (config.json beside
+ * missing files): a new folder is built under a temporary sibling name and renamed into place; an
+ * existing one (a run's best/, a user's folder with files of their own, which must survive) loses
+ * its config.json first and gets the new one last.
+ */
+function writeFolder(dir: string, fill: (d: string) => void): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`${dir}: is a file, expected a folder`);
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    rmSync(join(dir, 'config.json'), { force: true });
+    fill(dir);
+    return;
+  }
+  const tmp = `${dir.replace(/[/\\]+$/, '')}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    fill(tmp);
+    if (existsSync(dir)) rmdirSync(dir); // empty, checked above
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Writes weights (LoRA not merged: call model.mergeLora() first to fold it in) and tokenizer files; config.json last. */
 export function saveModel(dir: string, model: Transformer, tokenizer: Tokenizer, opts: SaveModelOptions = {}): void {
   const eos = model.cfg.eosTokenId;
-  writeModelFolder(dir, model.cfg, model.toTensors(), {
-    ...(opts.dtype ? { dtype: opts.dtype } : {}),
-    ...(eos !== null ? { generationConfig: { eos_token_id: eos, ...(model.cfg.bosTokenId !== null ? { bos_token_id: model.cfg.bosTokenId } : {}) } } : {}),
+  writeFolder(dir, (d) => {
+    saveTokenizerFolder(d, tokenizer, opts.chatTemplate === undefined ? {} : { chatTemplate: opts.chatTemplate });
+    writeModelFolder(d, model.cfg, model.toTensors(), {
+      ...(opts.dtype ? { dtype: opts.dtype } : {}),
+      ...(eos !== null ? { generationConfig: { eos_token_id: eos, ...(model.cfg.bosTokenId !== null ? { bos_token_id: model.cfg.bosTokenId } : {}) } } : {}),
+    });
   });
-  saveTokenizerFolder(dir, tokenizer, opts.chatTemplate === undefined ? {} : { chatTemplate: opts.chatTemplate });
 }

@@ -1,10 +1,11 @@
 // The safetensors format (https://github.com/huggingface/safetensors): read with the reference
 // implementation's full header validation, write byte-for-byte as the Python library does, and read
 // a Hugging Face model folder's single or sharded checkpoint.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../core/dtype.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { readJson } from '../util/text.js';
 
 export type SafeDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8' | 'I8' | 'F64' | 'BOOL';
 export type TensorArray = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Float64Array;
@@ -168,7 +169,14 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
 /** Read and validate a .safetensors file. Errors name the file and, where one is at fault, the tensor. */
 export function readSafetensors(path: string): SafetensorsFile {
   // Read into a buffer we own (never Node's shared pool) so tensor views start at known alignment.
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+    if (fstatSync(fd).isDirectory()) { closeSync(fd); throw new Error('EISDIR'); }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new Error(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a file' : `cannot read (${code})`}`);
+  }
   let bytes: Uint8Array;
   try {
     const size = fstatSync(fd).size;
@@ -184,6 +192,37 @@ export function readSafetensors(path: string): SafetensorsFile {
     closeSync(fd);
   }
   return parseSafetensors(bytes, path);
+}
+
+/** Where a floating tensor holds NaN or ±Inf: the count and the first one; null when all are finite. */
+export function nonFinite(t: TensorData): { count: number; index: number; value: number } | null {
+  const d = t.data;
+  let count = 0, index = -1;
+  // exponent bits all ones ⇔ NaN or Inf, tested on the raw bits (no decoding of half precision)
+  const scan = (bits: Uint16Array | Uint32Array, mask: number): void => {
+    for (let i = 0; i < bits.length; i++) if ((bits[i]! & mask) === mask) { if (count++ === 0) index = i; }
+  };
+  if (t.dtype === 'F32') scan(new Uint32Array(d.buffer, d.byteOffset, d.length), 0x7f800000);
+  else if (t.dtype === 'BF16') scan(d as Uint16Array, 0x7f80);
+  else if (t.dtype === 'F16') scan(d as Uint16Array, 0x7c00);
+  else if (t.dtype === 'F64') (d as Float64Array).forEach((v, i) => { if (!Number.isFinite(v)) { if (count++ === 0) index = i; } });
+  if (count === 0) return null;
+  const one = (d as Float32Array).subarray(index, index + 1) as TensorData['data'];
+  return { count, index, value: toF32({ dtype: t.dtype, shape: [1], data: one })[0]! };
+}
+
+/**
+ * Throws, naming `file` and the tensor, if any floating tensor holds NaN or ±Inf: weights like
+ * that make a model that generates nothing, and they come from corrupt files or diverged runs.
+ */
+export function checkFinite(tensors: Map<string, TensorData>, file: string): void {
+  for (const [name, t] of tensors) {
+    const bad = nonFinite(t);
+    if (!bad) continue;
+    const what = Number.isNaN(bad.value) ? 'NaN' : bad.value > 0 ? 'Inf' : '-Inf';
+    throw new Error(`${file}: tensor "${name}" holds ${what} at element ${bad.index}` +
+      `${bad.count > 1 ? ` (${bad.count} non-finite values of ${t.data.length})` : ''}; the weights are corrupt or come from a run that diverged`);
+  }
 }
 
 function checkTensor(name: string, t: TensorData): void {
@@ -240,20 +279,19 @@ export function writeSafetensors(path: string, tensors: Map<string, TensorData>,
 
 /**
  * Read a folder's checkpoint: `model.safetensors`, or `model.safetensors.index.json` and the shards
- * its weight_map names. A tensor the index lists but its shard lacks, a missing shard, or a tensor
- * stored twice is an error.
+ * its weight_map names. A tensor the index lists but its shard lacks, a missing shard, a tensor
+ * stored twice, or a NaN or infinite weight is an error.
  */
 export function readSafetensorsFolder(dir: string): SafetensorsFile {
   const single = join(dir, 'model.safetensors');
-  if (existsSync(single)) return readSafetensors(single);
+  if (existsSync(single)) {
+    const f = readSafetensors(single);
+    checkFinite(f.tensors, single);
+    return f;
+  }
   const indexPath = join(dir, 'model.safetensors.index.json');
   if (!existsSync(indexPath)) throw new Error(`${dir}: no model.safetensors or model.safetensors.index.json`);
-  let index: unknown;
-  try {
-    index = JSON.parse(readFileSync(indexPath, 'utf8'));
-  } catch (e) {
-    throw new Error(`${indexPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const index = readJson(indexPath);
   const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
     throw new Error(`${indexPath}: missing "weight_map" object`);
@@ -274,6 +312,7 @@ export function readSafetensorsFolder(dir: string): SafetensorsFile {
     const p = join(dir, shard);
     if (!existsSync(p)) throw new Error(`${indexPath}: shard "${shard}" (holding "${names[0]}") does not exist in ${dir}`);
     const f = readSafetensors(p);
+    checkFinite(f.tensors, p);
     for (const name of names) {
       if (!f.tensors.has(name)) throw new Error(`${p}: tensor "${name}" listed in ${basename(indexPath)} is not in this shard`);
     }

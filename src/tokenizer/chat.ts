@@ -25,6 +25,8 @@ export interface ChatTemplateOptions {
   eosToken?: string | null;
   /** The text that closes an assistant turn (e.g. `<|im_end|>`); trained on with the content. */
   eotToken?: string | null;
+  /** The file the template came from, named in its errors (tokenizer_config.json, chat_template.jinja). */
+  origin?: string;
 }
 
 export interface RenderOptions {
@@ -38,18 +40,26 @@ export class ChatTemplate {
   readonly bosToken: string | null;
   readonly eosToken: string | null;
   readonly eotToken: string | null;
-  private readonly template: Template;
+  private readonly where: string;
+  private compiled: Template | null = null;
 
+  /** The template is parsed when first rendered: a model folder with a broken one still loads. */
   constructor(source: string, opts: ChatTemplateOptions = {}) {
     this.source = source;
     this.bosToken = opts.bosToken ?? null;
     this.eosToken = opts.eosToken ?? null;
     this.eotToken = opts.eotToken ?? null;
+    this.where = opts.origin ? `${opts.origin}: chat template` : 'chat template';
+  }
+
+  private get template(): Template {
+    if (this.compiled) return this.compiled;
     try {
-      this.template = new Template(source);
+      this.compiled = new Template(this.source);
     } catch (e) {
-      throw new Error(`chat template: cannot parse: ${(e as Error).message}`);
+      throw new Error(`${this.where}: cannot parse: ${(e as Error).message}`);
     }
+    return this.compiled;
   }
 
   /** The template's text for `messages` (what HF's apply_chat_template(tokenize=False) returns). */
@@ -63,10 +73,11 @@ export class ChatTemplate {
     for (const [k, v] of Object.entries(kwargs)) if (v !== undefined) vars[k] = v;
     vars.messages = messages.map((m) => ({ ...m }));
     vars.add_generation_prompt = addGenerationPrompt ?? false;
+    const template = this.template;
     try {
-      return this.template.render(vars);
+      return template.render(vars);
     } catch (e) {
-      throw new Error(`chat template: rendering failed: ${(e as Error).message}`);
+      throw new Error(`${this.where}: rendering failed: ${(e as Error).message}`);
     }
   }
 }

@@ -1,10 +1,11 @@
 // Reads and writes the tokenizer half of a Hugging Face model folder: tokenizer.json,
 // tokenizer_config.json (special tokens, chat template), chat_template.jinja, generation_config.json.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHATML_TEMPLATE, ChatTemplate, END_OF_TURN_CANDIDATES } from './chat.js';
 import { Tokenizer } from './tokenizer.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { readJson, readText } from '../util/text.js';
 
 export interface TokenizerFolder {
   tokenizer: Tokenizer;
@@ -20,15 +21,6 @@ export interface TokenizerFolder {
   padTokenId: number | null;
   /** tokenizer_config.json as read ({} when absent). */
   config: Record<string, unknown>;
-}
-
-function readJson(path: string): unknown {
-  const text = readFileSync(path, 'utf8');
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
-  }
 }
 
 /** tokenizer_config.json spells tokens either as strings or as AddedToken objects. */
@@ -50,6 +42,8 @@ function idOf(tok: Tokenizer, text: string | null, path: string, field: string):
 
 export function loadTokenizerFolder(dir: string): TokenizerFolder {
   const tokPath = join(dir, 'tokenizer.json');
+  if (!existsSync(dir)) throw new Error(`${dir}: no tokenizer.json (no such folder)`);
+  if (!statSync(dir).isDirectory()) throw new Error(`${dir}: is a file, not a folder holding tokenizer.json`);
   if (!existsSync(tokPath)) throw new Error(`${dir}: no tokenizer.json (only byte-level BPE tokenizer.json folders are supported)`);
   const tokenizer = Tokenizer.fromJSON(readJson(tokPath), tokPath);
 
@@ -65,7 +59,8 @@ export function loadTokenizerFolder(dir: string): TokenizerFolder {
   // chat_template.jinja wins over tokenizer_config.json, as in transformers.
   let source: string | null = null;
   const jinjaPath = join(dir, 'chat_template.jinja');
-  if (existsSync(jinjaPath)) source = readFileSync(jinjaPath, 'utf8');
+  let origin = cfgPath;
+  if (existsSync(jinjaPath)) { source = readText(jinjaPath); origin = jinjaPath; }
   else if (typeof config.chat_template === 'string') source = config.chat_template;
   else if (Array.isArray(config.chat_template)) {
     // Named templates: [{name, template}]; "default" is the one apply_chat_template uses.
@@ -90,8 +85,9 @@ export function loadTokenizerFolder(dir: string): TokenizerFolder {
   let eosTokenIds = eosTokenId === null ? [] : [eosTokenId];
   const genPath = join(dir, 'generation_config.json');
   if (existsSync(genPath)) {
-    const gen = readJson(genPath) as { eos_token_id?: unknown };
-    const v = gen.eos_token_id;
+    const gen = readJson(genPath);
+    if (typeof gen !== 'object' || gen === null || Array.isArray(gen)) throw new Error(`${genPath}: expected a JSON object`);
+    const v = (gen as { eos_token_id?: unknown }).eos_token_id;
     const list = typeof v === 'number' ? [v] : Array.isArray(v) ? v : v === undefined || v === null ? null : undefined;
     if (list === undefined || (list && !list.every((x) => Number.isInteger(x)))) {
       throw new Error(`${genPath}: eos_token_id: expected an id or a list of ids, got ${JSON.stringify(v)}`);
@@ -101,7 +97,8 @@ export function loadTokenizerFolder(dir: string): TokenizerFolder {
 
   return {
     tokenizer,
-    chatTemplate: source === null ? null : new ChatTemplate(source, { bosToken: bos, eosToken: eos, eotToken }),
+    // compiled when first rendered, so a broken template fails only the commands that use it
+    chatTemplate: source === null ? null : new ChatTemplate(source, { bosToken: bos, eosToken: eos, eotToken, origin }),
     bosTokenId: idOf(tokenizer, bos, cfgPath, 'bos_token'),
     eosTokenId,
     eosTokenIds,

@@ -112,5 +112,9 @@ test('templates see bos/eos and extra kwargs', () => {
     { bosToken: '<s>', eosToken: '</s>' });
   assert.equal(t.render([{ role: 'user', content: 'x' }]), '<s>x</s>');
   assert.equal(t.render([{ role: 'user', content: 'x' }], { flag: 3 }), '<s>x</s>[3]');
-  assert.throws(() => new ChatTemplate('{% for %}'), /chat template: cannot parse/);
+  // a broken template is reported when it is used, naming the file it came from
+  const broken = new ChatTemplate('{% for %}', { origin: 'm/tokenizer_config.json' });
+  assert.equal(broken.source, '{% for %}');
+  assert.throws(() => broken.render([{ role: 'user', content: 'x' }]), /^Error: m\/tokenizer_config\.json: chat template: cannot parse/);
+  assert.throws(() => new ChatTemplate('{{ x.y() }}').render([]), /^Error: chat template: rendering failed/);
 });
