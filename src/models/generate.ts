@@ -73,6 +73,11 @@ export interface GeneratorOptions {
   decoder?: () => TextStream;
   /** false runs the model without its LoRA adapters */
   adapters?: boolean;
+  /**
+   * sample only ids below this: a tokenizer smaller than the embedding (vocabularies padded to a
+   * round size, or `heed init` shapes) has no text for the ids beyond it
+   */
+  vocabLimit?: number;
 }
 
 /**
@@ -179,7 +184,8 @@ export class Generator {
 
   /** Samples the next token of a sequence and applies its stop rules. */
   private sample(s: Sequence): TokenEvent {
-    const raw = s.logits!, o = s.opts;
+    const o = s.opts, limit = this.o.vocabLimit ?? Infinity;
+    const raw = limit < s.logits!.length ? s.logits!.subarray(0, limit) : s.logits!;
     const lp = o.logprobs !== undefined ? logprobsOf(raw, o.logprobs) : null;
     const token = sampleToken(raw.slice(), o, s.rng);
     const ev: TokenEvent = { seq: s, token, text: '', finish: null };

@@ -13,6 +13,7 @@ import { runsRoutes } from './runs.js';
 import { assetRoutes, pagePath } from './pages.js';
 import { Scheduler, CancelledError } from './scheduler.js';
 import type { ModelRegistry } from './models.js';
+import { rankRoutes } from './rank.js';
 import type { FeedbackStore } from '../feedback/store.js';
 
 export interface ServeOptions {
@@ -63,7 +64,7 @@ export function createApp(reg: ModelRegistry, o: ServeOptions = {}): { app: Hono
   app.get('/', (c) => c.html(readFileSync(pagePath('chat.html'), 'utf8')));
   app.route('/', assetRoutes());
   app.route('/', runsRoutes(o.runsRoot ?? 'runs'));
-  // RANK PAGE: mounted here once src/serve/rank.ts is in: if (o.store) app.route('/', rankRoutes(o.store));
+  if (o.store) app.route('/', rankRoutes(o.store));
   return { app, scheduler };
 }
 

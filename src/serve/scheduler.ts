@@ -32,7 +32,10 @@ class Engine {
   constructor(readonly served: ServedModel, private readonly slots: number) { this.gen = this.fresh(); }
   fresh(): Generator {
     const tok = this.served.tok.tokenizer;
-    return new Generator(this.served.model, { slots: this.slots, maxLength: this.served.contextLength, decoder: () => tok.streamDecoder({ skipSpecialTokens: true }) });
+    return new Generator(this.served.model, {
+      slots: this.slots, maxLength: this.served.contextLength, vocabLimit: tok.vocabSize,
+      decoder: () => tok.streamDecoder({ skipSpecialTokens: true }),
+    });
   }
 }
 

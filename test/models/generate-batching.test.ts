@@ -127,3 +127,17 @@ test('sampling settings are checked by one schema with the caller\'s names', () 
   assert.throws(() => new Generator(model, { slots: 1 }).add([99]), /outside the vocabulary of 50/);
   assert.deepEqual(checkSampling({ temperature: 0.5, topP: 1, seed: -3 }), { temperature: 0.5, topP: 1, seed: -3 });
 });
+
+test('vocabLimit: ids beyond a smaller tokenizer are never sampled nor offered as alternatives', () => {
+  const g = new Generator(model, { slots: 2, vocabLimit: 20 });
+  const a = g.add([1, 2], { maxNewTokens: 30, temperature: 2, seed: 3, logprobs: 2 }), b = g.add([3], { maxNewTokens: 30 });
+  const events: TokenEvent[] = [];
+  while (!g.idle) events.push(...g.step().filter((e) => e.seq === a));
+  assert.ok([...a.tokens, ...b.tokens].every((t) => t < 20));
+  for (const e of events) {
+    assert.ok(e.top!.every((t) => t.token < 20));
+    assert.ok(e.logprob! <= 0 && e.logprob! > -Infinity);
+  }
+  // unlimited, the same model does reach ids ≥ 20
+  assert.ok(generate(model, [[1, 2]], { maxNewTokens: 30, temperature: 2, seed: 3 }).tokens[0]!.some((t) => t >= 20));
+});

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { tinyFolders } from './helpers.js';
 import { loadModel } from '../../src/models/load.js';
 import { Generator } from '../../src/models/generate.js';
@@ -62,7 +63,7 @@ test('heed serve --help has an example; bad flags are clear errors', () => {
 
 test('heed serve: SIGTERM lets a streaming request finish in full, then the process exits 0', async () => {
   const f = tinyFolders();
-  const p = spawn(process.execPath, ['bin/heed.js', 'serve', '--model', `tiny=${f.model}`, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, ['bin/heed.js', 'serve', '--model', `tiny=${f.model}`, '--port', '0', '--db', join(f.root, 'feedback.db'), '--runs', f.root], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   p.stderr.on('data', (d) => { err += d; });
   const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
@@ -71,6 +72,8 @@ test('heed serve: SIGTERM lets a streaming request finish in full, then the proc
     p.on('exit', () => reject(new Error(`serve exited early: ${err}`)));
   });
   assert.match(out, /models: tiny\)/);
+  // the pages: chat, runs and, given --db, the ranking page
+  for (const page of ['/', '/runs', '/rank']) assert.equal((await fetch(url + page)).status, 200, page);
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 300, stream: true, ignore_eos: true, stream_options: { include_usage: true } }),

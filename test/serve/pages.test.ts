@@ -73,6 +73,8 @@ test('chat page: the stop button ends the reply and the server cancels its gener
   await page.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length === 2);
   await page.fill('#max-tokens', '450');
   await page.fill('#temperature', '1');
+  // the random model may sample its end-of-turn token early; this reply must run until stopped
+  await page.route('**/v1/chat/completions', (route) => route.continue({ postData: JSON.stringify({ ...route.request().postDataJSON(), ignore_eos: true }) }));
   const before = server.scheduler.counts.cancelled;
   await page.fill('#input', 'Tell me everything.');
   await page.press('#input', 'Enter');

@@ -31,7 +31,7 @@ function samplingOf(f: SampleFlags): Sampling {
 
 /** Generates one reply from prompt ids, streaming its text to `write` (text that may begin a stop string waits); returns the text. */
 function stream(m: LoadedModel, ids: number[], s: Sampling, write: (s: string) => void): string {
-  const g = new Generator(m.model, { slots: 1, decoder: () => m.tok.tokenizer.streamDecoder({ skipSpecialTokens: true }) });
+  const g = new Generator(m.model, { slots: 1, vocabLimit: m.tok.tokenizer.vocabSize, decoder: () => m.tok.tokenizer.streamDecoder({ skipSpecialTokens: true }) });
   const seq = g.add(ids, { ...s, stopTokens: stopTokenIds(m.tok) });
   while (!g.idle) for (const e of g.step()) write(e.text);
   return seq.text;
