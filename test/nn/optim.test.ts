@@ -18,7 +18,7 @@ import { optimizerStep } from '../../src/train/loop.js';
 
 interface Step {
   x: number[][]; targets: number[][]; usesU: boolean; clip: number; lr: number; loss: number; gradNorm: number;
-  grads: Record<string, number[] | null>; params: Record<string, number[]>;
+  grads: Record<string, number[] | null>; clipped: Record<string, number[] | null>; params: Record<string, number[]>;
 }
 interface Trace {
   hyper: { lr: number; betas: [number, number]; eps: number; weightDecay: number; steps: number; warmup: number; minRatio: number; in: number };
@@ -82,6 +82,10 @@ for (const be of backends) {
         const before = params.get('u')!.f32.slice();
         const norm = optimizerStep(opt, [...params.values()], count, st.clip, { label: 'trace', step: s + 1, loss: lossSum / count });
         relNear(norm, st.gradNorm, `step ${s} grad norm`);
+        for (const [k, p] of params) {
+          const want = st.clipped[k];
+          if (want) near(p.grad!.f32, want, GRAD_TOL * Math.max(...want.map(Math.abs)), `step ${s} clipped grad ${k}`);
+        }
         if (st.usesU) uSteps++;
         else assert.deepEqual(params.get('u')!.f32, before, `step ${s}: u had no gradient, so nothing (not even decay) moves it`);
         assert.equal(opt.state().steps.get('u'), uSteps, `step ${s}: u counts only its own updates for bias correction`);
@@ -98,4 +102,5 @@ test('the trace exercises what it claims: clipping on and off, a skipped paramet
   assert.ok(hyper.warmup >= 2 && hyper.steps > hyper.warmup + 2 && hyper.weightDecay > 0);
   const counts = steps.map((s) => s.targets.map((t) => t.filter((v) => v >= 0).length));
   assert.ok(counts.every((c) => new Set(c.map((n, i) => n / steps[0]!.targets[i]!.length)).size > 1), 'micro-batches hold uneven shares of targets');
+  assert.ok(new Set(counts.map((c) => c.reduce((a, b) => a + b))).size > 1, 'the target count changes between steps');
 });
