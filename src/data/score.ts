@@ -18,11 +18,25 @@ export function exactMatch(prediction: string, reference: string): boolean {
   return prediction.trim() === reference.trim();
 }
 
-/** Equality after normalizeAnswer; against several references, any one matching counts. */
+/** normalizeAnswer without dropping articles. */
+function lightNormalize(s: string): string {
+  return s.toLowerCase().normalize('NFKC').replace(/[\p{P}\p{S}]/gu, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Equality after normalizeAnswer; against several references, any one matching counts. A reference
+ * that normalises to nothing ("a", the first letter of "apple"; "The"; "?") would match an empty
+ * reply, so it is compared with articles kept (or, if only punctuation, exactly).
+ */
 export function normalizedMatch(prediction: string, reference: string | readonly string[]): boolean {
   const p = normalizeAnswer(prediction);
   const refs = typeof reference === 'string' ? [reference] : reference;
-  return refs.some((r) => normalizeAnswer(r) === p);
+  return refs.some((r) => {
+    const n = normalizeAnswer(r);
+    if (n !== '') return n === p;
+    const light = lightNormalize(r);
+    return light !== '' ? light === lightNormalize(prediction) : exactMatch(prediction, r);
+  });
 }
 
 /**

@@ -27,8 +27,7 @@ export interface TaskReport {
 }
 
 export function evaluateTasks(model: Transformer, tok: TokenizerFolder, examples: readonly Example[], families: readonly FamilyInfo[], o: EvalOptions = {}): TaskReport {
-  if (!tok.chatTemplate) throw new Error('the model has no chat template');
-  const metric = new Map(families.map((f) => [f.name, f.metric]));
+  if (!tok.chatTemplate) throw new Error('the model has no chat template (tokenizer_config.json chat_template or chat_template.jinja); evaluation asks in chat turns');
   const bs = o.batchSize ?? 16, maxNew = o.maxNewTokens ?? 32;
   const prompts = examples.map((e) => renderPrompt(tok.tokenizer, tok.chatTemplate!, e.messages.map((m) => ({ role: m.role, content: m.content }))));
   // batches of similar prompt length waste less on padding
@@ -41,6 +40,20 @@ export function evaluateTasks(model: Transformer, tok: TokenizerFolder, examples
     idx.forEach((j, k) => { outputs[j] = r.texts![k]!; stopped[j] = r.finish[k] === 'stop'; });
     o.onProgress?.(Math.min(i + bs, order.length), order.length);
   }
+  return scoreOutputs(examples, outputs, stopped, families);
+}
+
+/**
+ * Scores replies: `outputs[i]` answers `examples[i]`, `stopped[i]` says it ended with the
+ * end-of-turn token within the limit. Accuracy uses each family's metric (exact: the trimmed reply
+ * equals the answer or an accepted variant; normalised: equal after SQuAD normalisation); a family
+ * not in `families` is scored normalised.
+ */
+export function scoreOutputs(examples: readonly Example[], outputs: readonly string[], stopped: readonly boolean[], families: readonly FamilyInfo[]): TaskReport {
+  if (outputs.length !== examples.length || stopped.length !== examples.length) {
+    throw new Error(`scoreOutputs: ${examples.length} examples but ${outputs.length} outputs and ${stopped.length} stop flags`);
+  }
+  const metric = new Map(families.map((f) => [f.name, f.metric]));
   let correct = 0, exact = 0, norm = 0, fmt = 0;
   const perFamily: Record<string, FamilyScore> = {}, samples: TaskReport['samples'] = [];
   examples.forEach((e, i) => {
@@ -54,7 +67,7 @@ export function evaluateTasks(model: Transformer, tok: TokenizerFolder, examples
   });
   for (const f of Object.values(perFamily)) f.accuracy = f.correct / f.n;
   const n = Math.max(1, examples.length);
-  return { n: examples.length, accuracy: correct / n, exactMatch: exact / n, normalizedMatch: norm / n, formatCompliance: fmt / n, runaway: 1 - fmt / n, perFamily, samples };
+  return { n: examples.length, accuracy: correct / n, exactMatch: exact / n, normalizedMatch: norm / n, formatCompliance: fmt / n, runaway: (examples.length - fmt) / n, perFamily, samples };
 }
 
 export interface EvalSets { heldout: Example[]; zeroShot: Example[]; families: FamilyInfo[] }
@@ -69,6 +82,7 @@ export interface ModelScores { heldout: TaskReport; zeroShot: TaskReport }
 
 export function scoreModel(dir: string, adapter: string | undefined, sets: EvalSets, maxNewTokens = 32): ModelScores {
   const { model, tok } = loadModel(dir, { adapter });
+  if (!tok.chatTemplate) throw new Error(`${dir}: the model has no chat template (tokenizer_config.json chat_template or chat_template.jinja); evaluation asks in chat turns`);
   return {
     heldout: evaluateTasks(model, tok, sets.heldout, sets.families, { maxNewTokens }),
     zeroShot: evaluateTasks(model, tok, sets.zeroShot, sets.families, { maxNewTokens }),

@@ -22,6 +22,24 @@ describe('matching', () => {
     assert.ok(!normalizedMatch('dogs', 'dog'));
     assert.ok(normalizedMatch('canine', ['dog', 'Canine']));
     assert.ok(!normalizedMatch('cat', ['dog', 'canine']));
+    assert.ok(normalizedMatch('ｄｏｇ', 'dog')); // NFKC folds full-width letters
+    assert.ok(normalizedMatch('New  York-City', 'new york city'));
+  });
+  it('a reference that is only an article or punctuation does not match an empty reply', () => {
+    // the first letter of "apple" is "a", which SQuAD normalisation would erase
+    assert.ok(normalizedMatch('A.', 'a'));
+    assert.ok(normalizedMatch(' a ', 'a'));
+    assert.ok(!normalizedMatch('', 'a'));
+    assert.ok(!normalizedMatch('the', 'a'));
+    assert.ok(!normalizedMatch('.', 'a'));
+    assert.ok(normalizedMatch('?', '?'));
+    assert.ok(!normalizedMatch('', '?'));
+    assert.ok(!normalizedMatch('!', '?'));
+  });
+  it('exactMatch keeps inner spacing and punctuation', () => {
+    assert.ok(!exactMatch('New  York', 'New York'));
+    assert.ok(!exactMatch('dog.', 'dog'));
+    assert.ok(exactMatch('\tdog \n', 'dog'));
   });
 });
 
