@@ -64,7 +64,10 @@ export interface LoopOptions<B> {
   params: Array<[string, Tensor]>;
   data: BatchSource<B>;
   lossOf: (batch: B) => LossReport;
-  /** total optimizer steps; with timeBudgetSec and no steps, fixed from the speed of the first steps */
+  /**
+   * total optimizer steps; with timeBudgetSec and no steps, fixed from the speed of the first steps.
+   * With both, the budget is a cap: the run stops early once it is spent, and says so.
+   */
   steps?: number;
   timeBudgetSec?: number;
   lr: number;
@@ -86,7 +89,7 @@ export interface LoopOptions<B> {
   quiet?: boolean;
 }
 
-export interface LoopResult { steps: number; lastLoss: number; bestVal: number | null; bestStep: number | null; seconds: number; tokensPerSec: number; tokens: number }
+export interface LoopResult { steps: number; lastLoss: number; bestVal: number | null; bestStep: number | null; seconds: number; tokensPerSec: number; tokens: number; stoppedEarly: boolean }
 
 /**
  * Loss of an LM batch, summed over its target tokens, with logits computed only where there are
@@ -166,7 +169,8 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
   const warmup = o.warmup ?? Math.min(100, Math.max(1, Math.floor((total || 100) * 0.05)));
   const t0 = Date.now(), startStep = step, startTokens = tokens;
   const progress = o.quiet ? null : new Progress(label, total || 0);
-  let lastLoss = NaN, warmT = 0;
+  let lastLoss = NaN, warmT = 0, stoppedEarly = false;
+  const cap = o.steps && o.timeBudgetSec ? o.timeBudgetSec : 0;
   const rngStates = () => Object.fromEntries(Object.entries(rngs).map(([k, r]) => [k, r.getState()]));
   const checkpoint = () => run.saveCheckpoint(step, params, opt, { total, tokens, bestVal, bestStep, data: data.state(), rngs: rngStates() });
   const tensors = params.map(([, t]) => t);
@@ -212,8 +216,14 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
     run.log({ step, ...row });
     progress?.update(step, { loss, val, tokS });
     if ((o.saveEvery && step % o.saveEvery === 0) || step === total) checkpoint();
+    if (cap && step < total && secs > cap) {
+      stoppedEarly = true;
+      checkpoint();
+      if (!o.quiet) process.stderr.write(`\n${label}: the time budget of ${cap}s is spent: stopping at step ${step} of ${total}\n`);
+      break;
+    }
   }
   progress?.stop();
   const seconds = (Date.now() - t0) / 1000;
-  return { steps: step, lastLoss, bestVal, bestStep, seconds, tokensPerSec: (tokens - startTokens) / Math.max(seconds, 1e-3), tokens };
+  return { steps: step, lastLoss, bestVal, bestStep, seconds, tokensPerSec: (tokens - startTokens) / Math.max(seconds, 1e-3), tokens, stoppedEarly };
 }

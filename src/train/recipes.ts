@@ -32,7 +32,7 @@ export const PretrainSchema = z.object({
   lr: z.number().positive().max(1).describe('peak learning rate (warmup, then cosine to 10%)'),
   weightDecay: z.number().min(0).max(1).describe('AdamW decoupled weight decay on matrices'),
   steps: z.number().int().min(0).describe('optimizer steps; 0 = as many as fit in timeBudgetSec'),
-  timeBudgetSec: z.number().min(0).describe('wall-clock budget used when steps is 0'),
+  timeBudgetSec: z.number().min(0).describe('wall-clock budget: sizes the run when steps is 0, else stops it early once spent (0 = none)'),
   evalEvery: positive.describe('validate and checkpoint every N steps'),
   valWindows: positive.describe('validation rows'),
   seed: z.number().int(),

@@ -13,6 +13,8 @@ import { judgeStore, metaOf, readRankings, storeRollouts } from '../../feedback/
 import { readConversations } from '../../data/formats.js';
 import { DpoSchema, GrpoSchema, loadRecipe, PpoSchema, RewardSchema } from '../../train/recipes.js';
 import { trainRl } from '../../align/rl.js';
+import { OpenAIClient } from '../../synth/client.js';
+import { modelJudge } from '../../synth/judge.js';
 import { trainDpo } from '../../align/dpo.js';
 import { noGrad } from '../../core/autograd.js';
 import { toJsonl } from '../../data/formats.js';
@@ -86,15 +88,26 @@ export function register(program: Command): void {
     .command('judge')
     .description('rank each prompt\'s responses in the feedback store by pairwise verdicts of a judge under a constitution')
     .requiredOption('--db <file>', 'feedback store (prompts with 2 or more responses)')
-    .option('--judge <name>', 'verifiable (known answers), rules (checkable principles), or a chain such as verifiable+rules', 'verifiable+rules')
+    .option('--judge <name>', 'verifiable (known answers), rules (checkable principles), a chain such as verifiable+rules, or model (an endpoint)', 'verifiable+rules')
     .option('--constitution <file>', 'principles to draw from (JSON: {name, principles: [{id, text, rule?}]})', DEFAULT_CONSTITUTION)
     .option('--seed <n>', 'seed of the principle drawn for each comparison', int('--seed'), 0)
-    .addHelpText('after', '\nExample:\n  heed judge --db runs/prefs.db --judge verifiable+rules')
-    .action((o: { db: string; judge: string; constitution: string; seed: number }) => guard(async () => {
-      const c = loadConstitution(o.constitution), judge = judgeByName(o.judge, c);
+    .option('--endpoint <url>', 'with --judge model: an OpenAI-compatible base URL (repeat to spread the work)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--judge-model <name>', 'with --judge model: the model name the endpoint serves')
+    .option('--api-key <key>', 'with --judge model: the endpoint\'s key (or OPENAI_API_KEY)')
+    .option('--cache <dir>', 'with --judge model: cache answers here, so a rerun costs nothing')
+    .addHelpText('after', '\nExamples:\n  heed judge --db runs/prefs.db --judge verifiable+rules\n  heed judge --db runs/prefs.db --judge model --endpoint http://127.0.0.1:8080/v1 --judge-model best')
+    .action((o: { db: string; judge: string; constitution: string; seed: number; endpoint: string[]; judgeModel?: string; apiKey?: string; cache?: string }) => guard(async () => {
+      const c = loadConstitution(o.constitution);
+      let judge, bothOrders = false;
+      if (o.judge === 'model') {
+        if (!o.endpoint.length || !o.judgeModel) throw new Error('--judge model needs --endpoint URL and --judge-model NAME');
+        const apiKey = o.apiKey ?? process.env.OPENAI_API_KEY;
+        judge = modelJudge(new OpenAIClient({ endpoints: o.endpoint, ...(apiKey ? { apiKey } : {}), ...(o.cache ? { cacheDir: o.cache } : {}) }), o.judgeModel);
+        bothOrders = true;
+      } else judge = judgeByName(o.judge, c);
       const store = FeedbackStore.open(o.db, { create: false });
       try {
-        const r = await judgeStore(store, judge, new PrincipleDraw(judge.principles(c), o.seed));
+        const r = await judgeStore(store, judge, new PrincipleDraw(judge.principles(c), o.seed), { bothOrders });
         const pct = (a: { agree: number; n: number } | null) => (a && a.n ? `${(100 * a.agree / a.n).toFixed(1)}% of ${a.n}` : 'n/a');
         console.log(`${r.rater}: ranked ${r.rankings} of ${r.prompts} prompts (${r.judgments} comparisons, ${r.ties} ties); agreement with the verifiable judge ${pct(r.verifiableAgreement)}; both orders agree ${pct(r.orderAgreement)}`);
       } finally { store.close(); }
