@@ -93,22 +93,25 @@ test('streaming decoder emits only complete UTF-8 and matches decode', () => {
   }
   out += dec.flush();
   assert.equal(out, text);
-  // A dangling partial character is held back, then flushed as U+FFFD.
+  // A dangling partial character is held back, then flushed as U+FFFD. (😀 is one Qwen3 token;
+  // 🫠, newer, is three byte-level pieces.)
+  const melt = qwen.encode('🫠');
+  assert.equal(melt.length, 3);
   const partial = qwen.streamDecoder();
-  const emojiIds = qwen.encode('😀');
-  if (emojiIds.length > 1) {
-    assert.equal(partial.push(emojiIds[0]!), '');
-    assert.equal(partial.flush(), '\uFFFD');
-  }
+  assert.equal(partial.push(melt[0]!), '');
+  assert.equal(partial.push(melt[1]!), '');
+  assert.equal(partial.flush(), '\uFFFD');
+  const whole = qwen.streamDecoder();
+  assert.equal(melt.map((id) => whole.push(id)).join('') + whole.flush(), '🫠');
 });
 
-test('encoding is fast (per-word cache)', () => {
-  const text = lines.join('\n').repeat(3); // ~1.5 MB, mostly cache hits after the first pass
-  const t0 = performance.now();
-  const n = qwen.encode(text).length;
-  const ms = performance.now() - t0;
-  assert.ok(n > 100_000);
-  assert.ok(ms < 5000, `encoding ${text.length} chars took ${ms.toFixed(0)} ms`);
+test('the per-word cache gives the same ids on a second pass', () => {
+  // (speed belongs in benchmarks; here only that cached and fresh encodings agree)
+  const text = lines.join('\n');
+  const first = qwen.encode(text);
+  assert.ok(first.length > 10_000);
+  assert.deepEqual(qwen.encode(text), first);
+  assert.deepEqual(Tokenizer.fromJSON(qwen3Json()).encode(text.slice(0, 20_000)), qwen.encode(text.slice(0, 20_000)));
 });
 
 // Qwen3's layout with a tiny vocabulary: enough to reach every check, cheap to copy per case.
