@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "heed_native",
-      "sources": ["native/addon.cc", "native/gemm.cc", "native/ops.cc"],
+      "sources": ["native/addon.cc", "native/gemm.cc", "native/ops.cc", "native/gemv.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-O2", "-O3"],

@@ -47,3 +47,25 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
+
+/**
+ * Strict flags: `--name value` pairs, each named in `spec` with its allowed values (or a check);
+ * an unknown flag, a missing value or a value outside the allowed ones is an error, not ignored.
+ */
+export function parseFlags<K extends string>(spec: Record<K, { default: string; values?: readonly string[]; check?: (v: string) => boolean; help: string }>, argv = process.argv.slice(2)): Record<K, string> {
+  const out = Object.fromEntries(Object.entries(spec).map(([k, s]) => [k, (s as { default: string }).default])) as Record<K, string>;
+  const fail = (msg: string): never => {
+    const usage = Object.entries(spec).map(([k, s]) => `  --${k} ${(s as { values?: readonly string[] }).values?.join('|') ?? '<n>'}  ${(s as { help: string }).help}`).join('\n');
+    console.error(`bench: ${msg}\n${usage}`);
+    process.exit(2);
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const a = argv[i]!, v = argv[i + 1];
+    if (!a.startsWith('--') || !(a.slice(2) in spec)) fail(`unknown flag '${a}'`);
+    const k = a.slice(2) as K, s = spec[k];
+    if (v === undefined || v.startsWith('--')) fail(`${a} needs a value`);
+    if ((s.values && !s.values.includes(v!)) || (s.check && !s.check(v!))) fail(`${a} ${v} is not one of ${s.values?.join(', ') ?? 'the allowed values'}`);
+    out[k] = v!;
+  }
+  return out;
+}

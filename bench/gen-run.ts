@@ -1,15 +1,18 @@
 // The heed side of the generation benchmark: a 16-token random prompt per row, then `new` tokens
 // sampled from the full softmax (temperature 1), timed from the first sampled token, median of 3.
+// --weights stores the block linears and the LM head as decoding reads them (f32, f16, bf16, q8_0).
 import '../src/kernels/native.js';
 import { PRESETS, type PresetName } from '../src/models/config.js';
 import { Transformer } from '../src/models/transformer.js';
 import { generate } from '../src/models/generate.js';
 import { Rng } from '../src/core/rng.js';
 import { flag, median } from './common.js';
+import { storeWeights, type DecodeWeights } from './weights.js';
 
 const name = flag('config', 'gpt2') as PresetName, B = Number(flag('batch', '1')), fresh = Number(flag('new', '128'));
+const weights = flag('weights', 'f32') as DecodeWeights;
 const cfg = PRESETS[name];
-const model = Transformer.init(cfg, 0), rng = new Rng(1);
+const model = storeWeights(Transformer.init(cfg, 0), weights), rng = new Rng(1);
 const rates: number[] = [];
 for (let rep = 0; rep < 4; rep++) {
   const prompts = Array.from({ length: B }, () => Array.from({ length: 16 }, () => rng.int(cfg.vocabSize)));

@@ -26,6 +26,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threads", Napi::Function::New(env, Threads));
   heed::RegisterGemm(env, exports);
   heed::RegisterOps(env, exports);
+  heed::RegisterGemv(env, exports);
   return exports;
 }
 

@@ -24,5 +24,6 @@ void sgemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A, in
 // Each kernel file registers its functions on the addon's exports.
 void RegisterGemm(Napi::Env env, Napi::Object exports);
 void RegisterOps(Napi::Env env, Napi::Object exports);
+void RegisterGemv(Napi::Env env, Napi::Object exports);
 
 }  // namespace heed

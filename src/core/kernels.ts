@@ -4,6 +4,7 @@
 //
 // Conventions: row-major, contiguous; arrays may be subarrays (views) of larger buffers.
 // "accumulate" means the kernel adds into the output (caller zeroes it); otherwise it overwrites.
+import { bf16ToF32, f16BitsToF32, f16ToF32 } from './dtype.js';
 
 export interface Kernels {
   readonly name: string;
@@ -106,6 +107,13 @@ export interface Kernels {
   sumSquares(x: Float32Array, n: number): number;
   /** y[i] += alpha·x[i] */
   axpy(alpha: number, x: Float32Array, y: Float32Array, n: number): void;
+
+  /** out (rows×O) = x (rows×I)·Wᵀ, W (O×I) f16 or bf16 bit patterns read as stored (decoding's few rows). */
+  linearHalf(x: Float32Array, w: Uint16Array, bf16: boolean, out: Float32Array, rows: number, O: number, I: number): void;
+  /** out (rows×O) = x (rows×I)·Wᵀ, W (O×I) in q8_0 blocks (I a multiple of 32; see q8.ts). */
+  linearQ8(x: Float32Array, blocks: Uint8Array, out: Float32Array, rows: number, O: number, I: number): void;
+  /** out (n) = the values of n weights in q8_0 blocks. */
+  dequantQ8(blocks: Uint8Array, out: Float32Array, n: number): void;
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -403,6 +411,33 @@ export const refKernels: Kernels = {
 
   axpy(alpha, x, y, n) {
     for (let i = 0; i < n; i++) y[i] = y[i]! + alpha * x[i]!;
+  },
+
+  linearHalf(x, w, bf16, out, rows, O, I) {
+    const wf = bf16 ? bf16ToF32(w.subarray(0, O * I)) : f16ToF32(w.subarray(0, O * I));
+    for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) {
+      let s = 0;
+      for (let i = 0; i < I; i++) s += x[r * I + i]! * wf[o * I + i]!;
+      out[r * O + o] = s;
+    }
+  },
+
+  linearQ8(x, blocks, out, rows, O, I) {
+    const wf = new Float32Array(O * I);
+    refKernels.dequantQ8(blocks, wf, O * I);
+    for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) {
+      let s = 0;
+      for (let i = 0; i < I; i++) s += x[r * I + i]! * wf[o * I + i]!;
+      out[r * O + o] = s;
+    }
+  },
+
+  dequantQ8(blocks, out, n) {
+    const dv = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
+    for (let b = 0; b < n / 32; b++) {
+      const d = f16BitsToF32(dv.getUint16(b * 34, true));
+      for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(b * 34 + 2 + j);
+    }
   },
 };
 

@@ -7,9 +7,13 @@ import { K } from './kernels.js';
 import { broadcastShapes, broadcastKind, broadcastIndex, permuteCopy } from './shape.js';
 import type { Rng } from './rng.js';
 import { denseWeight, isNF4, type NF4Weight } from './quant.js';
+import { dequantQ8, isQ8, type Q8Weight } from './q8.js';
 import { UNARY, type UnaryKind } from './unary.js';
 
 export { UNARY, type UnaryKind };
+
+/** Up to this many rows, linear reads f16/bf16/q8_0 weights as stored instead of widening them for GEMM. */
+const DECODE_ROWS = 16;
 
 function fail(op: string, msg: string): never { throw new Error(`heed: ${op}: ${msg}`); }
 
@@ -245,13 +249,23 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
  * again in backward instead of kept, which is what makes it small); bias: (out) or null.
  * Out: (..., out).
  */
-export function linear(x: Tensor, w: Tensor | NF4Weight, bias: Tensor | null = null): Tensor {
+export function linear(x: Tensor, w: Tensor | NF4Weight | Q8Weight, bias: Tensor | null = null): Tensor {
   needF32('linear', x);
   const [O, I] = w.shape as [number, number];
   if (w.shape.length !== 2 || x.shape[x.ndim - 1] !== I) fail('linear', `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)}`);
   if (bias && bias.size !== O) fail('linear', `bias ${shapeStr(bias.shape)} does not match weight ${shapeStr(w.shape)}`);
   const rows = x.size / I, out = new Float32Array(rows * O);
-  K().gemm(false, true, rows, O, I, x.f32, 0, denseWeight(w), 0, out, 0, 0, 1, 0, 0, 0);
+  if (isQ8(w)) {
+    if (x.requiresGrad) fail('linear', 'q8_0 weights are for inference; no gradient flows through them');
+    // Decoding (a few rows) reads the blocks as stored: the bytes of weights bound its speed.
+    if (rows <= DECODE_ROWS) K().linearQ8(x.f32, w.blocks, out, rows, O, I);
+    else K().gemm(false, true, rows, O, I, x.f32, 0, dequantQ8(w), 0, out, 0, 0, 1, 0, 0, 0);
+    if (bias) K().addBias(out, bias.f32, rows, O);
+    return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', [x, ...(bias ? [bias] : [])], { w, rows, I, O });
+  }
+  // Half weights read as stored when no gradient is wanted (decoding); training keeps the widened GEMM.
+  if (rows <= DECODE_ROWS && !x.requiresGrad && !isNF4(w) && w.dtype !== 'f32' && !w.requiresGrad) K().linearHalf(x.f32, w.data as Uint16Array, w.dtype === 'bf16', out, rows, O, I);
+  else K().gemm(false, true, rows, O, I, x.f32, 0, denseWeight(w), 0, out, 0, 0, 1, 0, 0, 0);
   if (bias) K().addBias(out, bias.f32, rows, O);
   const inputs = [x, ...(isNF4(w) ? [] : [w]), ...(bias ? [bias] : [])];
   return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', inputs, { w, rows, I, O });

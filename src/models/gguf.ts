@@ -1,6 +1,7 @@
 // The GGUF v3 container (llama.cpp's model file): typed metadata, tensor infos and 32-byte aligned
 // tensor data, with f32, f16, bf16 and q8_0 tensors encoded as ggml lays them out.
-import { f32ToBf16, f32ToF16, f32ToF16Bits } from '../core/dtype.js';
+import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
+import { Q8_0_BLOCK, Q8_0_BYTES, quantizeQ8_0 } from '../core/q8.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 /** The tensor element types heed writes. */
@@ -12,9 +13,7 @@ export const GGML_TYPE: Readonly<Record<GgufTensorType, number>> = { f32: 0, f16
 /** llama_ftype ids (llama.h) for general.file_type: what most tensors of a file are. */
 export const LLAMA_FTYPE: Readonly<Record<GgufTensorType, number>> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
 
-/** q8_0: blocks of 32 values, each an f16 scale then 32 int8 codes. */
-export const Q8_0_BLOCK = 32;
-const Q8_0_BYTES = 2 + Q8_0_BLOCK;
+export { Q8_0_BLOCK, quantizeQ8_0 };
 
 /** GGUF metadata value types (gguf.h). */
 const VT = { u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12 } as const;
@@ -97,27 +96,6 @@ export function tensorBytes(shape: readonly number[], type: GgufTensorType): num
   const n = shape.reduce((a, d) => a * d, 1);
   if (type === 'q8_0') return (n / Q8_0_BLOCK) * Q8_0_BYTES;
   return n * (type === 'f32' ? 4 : 2);
-}
-
-/**
- * ggml's quantize_row_q8_0_ref: per block of 32, d = max|x| / 127 stored as f16, codes
- * round(x / d) with ties away from zero (C's roundf), computed in f32 as the C code does.
- */
-export function quantizeQ8_0(src: Float32Array): Uint8Array {
-  if (src.length % Q8_0_BLOCK !== 0) throw new Error(`q8_0: ${src.length} values are not a whole number of blocks of ${Q8_0_BLOCK}`);
-  const nb = src.length / Q8_0_BLOCK, out = new Uint8Array(nb * Q8_0_BYTES), dv = new DataView(out.buffer);
-  const f = Math.fround;
-  for (let i = 0; i < nb; i++) {
-    let amax = 0;
-    for (let j = 0; j < Q8_0_BLOCK; j++) amax = Math.max(amax, Math.abs(src[i * Q8_0_BLOCK + j]!));
-    const d = f(amax / 127), id = d ? f(1 / d) : 0, o = i * Q8_0_BYTES;
-    dv.setUint16(o, f32ToF16Bits(d), true);
-    for (let j = 0; j < Q8_0_BLOCK; j++) {
-      const x = f(src[i * Q8_0_BLOCK + j]! * id);
-      dv.setInt8(o + 2 + j, Math.sign(x) * Math.round(Math.abs(x)));
-    }
-  }
-  return out;
 }
 
 /** Encodes f32 values as `type`. The result may share memory with `src` for f32. */

@@ -1,0 +1,94 @@
+// Decoding's compact-weight products (native/gemv.cc, and their TypeScript references) against a
+// float64 product written here from the formats' definitions: f16/bf16 bit patterns, and q8_0 blocks
+// (the gguf-py fixture's bytes: value = f16 scale · int8 code). Odd shapes exercise the masked tails,
+// 1 to 6 rows the grouping of rows over one pass of W; linear() picks these kernels for ≤ 16 rows.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadNative } from '../../src/kernels/native.js';
+import { nativeKernels, refKernels, useBackend, type Kernels } from '../../src/core/kernels.js';
+import { f16BitsToF32, f32ToBf16, f32ToF16 } from '../../src/core/dtype.js';
+import { q8Weight } from '../../src/core/q8.js';
+import { linear } from '../../src/core/ops.js';
+import { Tensor } from '../../src/core/tensor.js';
+
+loadNative();
+const native = nativeKernels();
+if (!native && process.env.HEED_REQUIRE_NATIVE === '1') throw new Error('kernels: HEED_REQUIRE_NATIVE=1 but the native addon did not load');
+const backends: Array<[string, Kernels]> = [['ref', refKernels], ...(native ? [['native', native] as [string, Kernels]] : [])];
+
+let seed = 99;
+const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+const randn = (n: number) => Float32Array.from({ length: n }, rand);
+
+/** x (rows×I) · Wᵀ in float64 for W given as values. */
+function reference(x: Float32Array, w: ArrayLike<number>, rows: number, O: number, I: number): Float64Array {
+  const out = new Float64Array(rows * O);
+  for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) {
+    let s = 0;
+    for (let i = 0; i < I; i++) s += x[r * I + i]! * w[o * I + i]!;
+    out[r * O + o] = s;
+  }
+  return out;
+}
+
+function close(got: Float32Array, want: Float64Array, what: string): void {
+  let scale = 0;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-5 * scale, `${what}: [${i}] ${got[i]} vs ${want[i]}`);
+}
+
+for (const [name, k] of backends) {
+  test(`${name}: linearHalf on f16 and bf16 weights, 1-6 rows, rows not a multiple of 16`, () => {
+    for (const [O, I] of [[37, 40], [130, 96], [5, 7]] as const) {
+      const wf = randn(O * I);
+      for (const bf16 of [false, true]) {
+        const bits = bf16 ? f32ToBf16(wf) : f32ToF16(wf);
+        const values = Float32Array.from(bits, (h) => (bf16 ? new Float32Array(new Uint32Array([h << 16]).buffer)[0]! : f16BitsToF32(h)));
+        for (let rows = 1; rows <= 6; rows++) {
+          const x = randn(rows * I), out = new Float32Array(rows * O);
+          k.linearHalf(x, bits, bf16, out, rows, O, I);
+          close(out, reference(x, values, rows, O, I), `${bf16 ? 'bf16' : 'f16'} ${O}x${I} rows ${rows}`);
+        }
+      }
+    }
+  });
+
+  test(`${name}: linearQ8 and dequantQ8 on gguf-py's q8_0 blocks`, () => {
+    const blocks = new Uint8Array(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'gguf', 'input.q8_0')));
+    const O = 8, I = 64, dv = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
+    const values = new Float64Array(O * I);
+    for (let b = 0; b < (O * I) / 32; b++) for (let j = 0; j < 32; j++) values[b * 32 + j] = f16BitsToF32(dv.getUint16(b * 34, true)) * dv.getInt8(b * 34 + 2 + j);
+    const deq = new Float32Array(O * I);
+    k.dequantQ8(blocks, deq, O * I);
+    assert.deepEqual(Array.from(deq), Array.from(values, Math.fround));
+    for (let rows = 1; rows <= 6; rows++) {
+      const x = randn(rows * I), out = new Float32Array(rows * O);
+      k.linearQ8(x, blocks, out, rows, O, I);
+      close(out, reference(x, values, rows, O, I), `q8_0 rows ${rows}`);
+    }
+  });
+}
+
+test('linear() reads q8_0 and half weights as stored for ≤ 16 rows and widens them for more; both agree with the f32 product', () => {
+  const prev = native ? useBackend('native') : null;
+  try {
+    const O = 48, I = 96, wf = randn(O * I), q = q8Weight(wf, [O, I]), bias = new Tensor(randn(O), [O]);
+    const deq = new Float32Array(O * I);
+    refKernels.dequantQ8(q.blocks, deq, O * I);
+    for (const rows of [1, 3, 16, 17, 40]) {
+      const x = new Tensor(randn(rows * I), [rows, I]);
+      const want = linear(x, new Tensor(deq, [O, I]), bias).f32;
+      const got = linear(x, q, bias).f32;
+      got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-4, `q8 rows ${rows} [${i}] ${v} vs ${want[i]}`));
+      const h = new Tensor(f32ToF16(wf), [O, I], 'f16');
+      const wantH = linear(x, new Tensor(Float32Array.from(h.data as Uint16Array, f16BitsToF32), [O, I]), bias).f32;
+      linear(x, h, bias).f32.forEach((v, i) => assert.ok(Math.abs(v - wantH[i]!) < 1e-4, `f16 rows ${rows}`));
+    }
+    const x = new Tensor(randn(I), [1, I]);
+    x.requiresGrad = true;
+    assert.throws(() => linear(x, q), /q8_0 weights are for inference/);
+  } finally { if (prev) useBackend(prev as 'ref' | 'native'); }
+});
