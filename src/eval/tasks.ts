@@ -8,7 +8,11 @@ import { generate } from '../models/generate.js';
 import { buildMixture, exactMatch, normalizedMatch, type Example, type FamilyInfo } from '../data/index.js';
 import { loadModel } from '../models/load.js';
 
-export interface EvalOptions { batchSize?: number; maxNewTokens?: number; onProgress?: (done: number, total: number) => void }
+export interface EvalOptions {
+  batchSize?: number; maxNewTokens?: number; onProgress?: (done: number, total: number) => void;
+  /** keep every reply in `samples` (default: the first 400), e.g. to judge them against another model's */
+  keepAllSamples?: boolean;
+}
 
 export interface FamilyScore { n: number; correct: number; accuracy: number }
 
@@ -23,7 +27,8 @@ export interface TaskReport {
   /** replies cut off by the token limit */
   runaway: number;
   perFamily: Record<string, FamilyScore>;
-  samples: Array<{ family: string; prompt: string; answer: string; output: string; correct: boolean }>;
+  /** replies in example order; `ended`: it ended its turn within the limit */
+  samples: Array<{ family: string; prompt: string; answer: string; output: string; correct: boolean; ended: boolean }>;
 }
 
 export function evaluateTasks(model: Transformer, tok: TokenizerFolder, examples: readonly Example[], families: readonly FamilyInfo[], o: EvalOptions = {}): TaskReport {
@@ -40,7 +45,7 @@ export function evaluateTasks(model: Transformer, tok: TokenizerFolder, examples
     idx.forEach((j, k) => { outputs[j] = r.texts![k]!; stopped[j] = r.finish[k] === 'stop'; });
     o.onProgress?.(Math.min(i + bs, order.length), order.length);
   }
-  return scoreOutputs(examples, outputs, stopped, families);
+  return scoreOutputs(examples, outputs, stopped, families, o.keepAllSamples ? Infinity : 400);
 }
 
 /**
@@ -49,7 +54,7 @@ export function evaluateTasks(model: Transformer, tok: TokenizerFolder, examples
  * equals the answer or an accepted variant; normalised: equal after SQuAD normalisation); a family
  * not in `families` is scored normalised.
  */
-export function scoreOutputs(examples: readonly Example[], outputs: readonly string[], stopped: readonly boolean[], families: readonly FamilyInfo[]): TaskReport {
+export function scoreOutputs(examples: readonly Example[], outputs: readonly string[], stopped: readonly boolean[], families: readonly FamilyInfo[], keep = 400): TaskReport {
   if (outputs.length !== examples.length || stopped.length !== examples.length) {
     throw new Error(`scoreOutputs: ${examples.length} examples but ${outputs.length} outputs and ${stopped.length} stop flags`);
   }
@@ -63,7 +68,7 @@ export function scoreOutputs(examples: readonly Example[], outputs: readonly str
     correct += +ok; exact += +ex; norm += +nm; fmt += +stopped[i]!;
     const f = (perFamily[e.family] ??= { n: 0, correct: 0, accuracy: 0 });
     f.n++; f.correct += +ok;
-    if (samples.length < 400) samples.push({ family: e.family, prompt: e.messages.map((m) => m.content).join('\n'), answer: e.answer, output: outputs[i]!, correct: ok });
+    if (samples.length < keep) samples.push({ family: e.family, prompt: e.messages.map((m) => m.content).join('\n'), answer: e.answer, output: outputs[i]!, correct: ok, ended: stopped[i]! });
   });
   for (const f of Object.values(perFamily)) f.accuracy = f.correct / f.n;
   const n = Math.max(1, examples.length);
