@@ -3,12 +3,12 @@
 // after the folder is complete, names the one to resume from. A kill at any moment therefore leaves
 // either the old or the new checkpoint, never half of one. A run folder is claimed by one recipe:
 // a resume with another recipe, or a fresh start over existing checkpoints, is refused.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tensor } from '../core/tensor.js';
 import { readSafetensors, writeSafetensors, toF32, type TensorData } from '../models/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { readJson, readText } from '../util/text.js';
+import { readJson } from '../util/text.js';
 import type { AdamW } from '../nn/optim.js';
 
 export interface MetricRow { step: number; [k: string]: number | string | null }
@@ -86,7 +86,9 @@ export class RunDir {
     const p = this.path('metrics.jsonl');
     if (!existsSync(p)) return [];
     const rows: MetricRow[] = [];
-    for (const l of readText(p).split('\n')) {
+    // not read strictly: a kill can tear the last line inside a multi-byte character, and that line
+    // is dropped below like any other torn line
+    for (const l of readFileSync(p, 'utf8').split('\n')) {
       if (!l.trim()) continue;
       try {
         const r = JSON.parse(l) as MetricRow;
