@@ -87,12 +87,14 @@ export function listen(reg: ModelRegistry, o: ServeOptions & { port?: number; ho
         url: `http://${host}:${a.port}`, server, scheduler,
         async close() {
           const closed = new Promise<void>((r) => server.close(() => r()));
-          server.closeIdleConnections();
           await scheduler.drain();
-          // the last responses are being written; then nothing is left to wait for
-          await new Promise((r) => setTimeout(r, 50));
-          server.closeAllConnections();
+          // responses still being written finish, then their keep-alive connections go idle and
+          // are closed; a client that never reads its response is cut off after a while
+          const idle = setInterval(() => server.closeIdleConnections(), 20);
+          const force = setTimeout(() => server.closeAllConnections(), 5000);
           await closed;
+          clearInterval(idle);
+          clearTimeout(force);
         },
       });
     });
