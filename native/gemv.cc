@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include "common.h"
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -25,20 +25,47 @@ inline float halfToFloat(uint16_t h) {
 }
 inline float bf16ToFloat(uint16_t h) { uint32_t bits = uint32_t(h) << 16; float f; std::memcpy(&f, &bits, 4); return f; }
 
+// A float vector of the widest kind the build targets (AVX-512: 16 lanes, AVX2 + FMA + F16C: 8),
+// loads that widen f16, bf16 and int8 into it, and a horizontal sum.
 #if defined(__AVX512F__)
-// 16 weights widened to f32: f16 by the hardware conversion, bf16 by a shift into the high half.
+#define HEED_SIMD 1
+constexpr int kW = 16;
+using vf = __m512;
+inline vf vzero() { return _mm512_setzero_ps(); }
+inline vf vload(const float* p) { return _mm512_loadu_ps(p); }
+inline vf vset(float v) { return _mm512_set1_ps(v); }
+inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+inline float vsum(vf a) { return _mm512_reduce_add_ps(a); }
 template <bool BF16>
-inline __m512 load16(const uint16_t* w) {
+inline vf vloadHalf(const uint16_t* w) {
   __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
   if constexpr (BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   else return _mm512_cvtph_ps(h);
 }
-template <bool BF16>
-inline __m512 load16Masked(const uint16_t* w, __mmask16 m) {
-  __m256i h = _mm256_maskz_loadu_epi16(m, w);
-  if constexpr (BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-  else return _mm512_cvtph_ps(h);
+inline vf vloadI8(const uint8_t* q) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)))); }
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define HEED_SIMD 1
+constexpr int kW = 8;
+using vf = __m256;
+inline vf vzero() { return _mm256_setzero_ps(); }
+inline vf vload(const float* p) { return _mm256_loadu_ps(p); }
+inline vf vset(float v) { return _mm256_set1_ps(v); }
+inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+inline float vsum(vf a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
 }
+template <bool BF16>
+inline vf vloadHalf(const uint16_t* w) {
+  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
+  if constexpr (BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  else return _mm256_cvtph_ps(h);
+}
+inline vf vloadI8(const uint8_t* q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)))); }
 #endif
 
 // out[r·O + o] = Σ_i x[r·I + i]·W[o·I + i] for o in [o0, o1), R rows of x.
@@ -46,31 +73,25 @@ template <bool BF16, int R>
 void halfRows(const float* x, const uint16_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
   for (int64_t o = o0; o < o1; o++) {
     const uint16_t* w = W + o * I;
-#if defined(__AVX512F__)
-    __m512 a0[R], a1[R];
-    for (int r = 0; r < R; r++) a0[r] = _mm512_setzero_ps(), a1[r] = _mm512_setzero_ps();
+    float acc[R] = {};
     int64_t i = 0;
-    for (; i + 32 <= I; i += 32) {
-      __m512 w0 = load16<BF16>(w + i), w1 = load16<BF16>(w + i + 16);
+#if defined(HEED_SIMD)
+    vf a0[R], a1[R];
+    for (int r = 0; r < R; r++) a0[r] = vzero(), a1[r] = vzero();
+    for (; i + 2 * kW <= I; i += 2 * kW) {
+      vf w0 = vloadHalf<BF16>(w + i), w1 = vloadHalf<BF16>(w + i + kW);
       for (int r = 0; r < R; r++) {
-        a0[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + r * I + i), a0[r]);
-        a1[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + r * I + i + 16), a1[r]);
+        a0[r] = vfma(w0, vload(x + r * I + i), a0[r]);
+        a1[r] = vfma(w1, vload(x + r * I + i + kW), a1[r]);
       }
     }
-    for (; i < I; i += 16) {
-      __mmask16 m = I - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (I - i)) - 1);
-      __m512 w0 = load16Masked<BF16>(w + i, m);
-      for (int r = 0; r < R; r++) a0[r] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + r * I + i), a0[r]);
-    }
-    for (int r = 0; r < R; r++) out[r * O + o] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r]));
-#else
-    float acc[R] = {};
-    for (int64_t i = 0; i < I; i++) {
-      float wv = BF16 ? bf16ToFloat(w[i]) : halfToFloat(w[i]);
+    for (int r = 0; r < R; r++) acc[r] = vsum(a0[r]) + vsum(a1[r]);
+#endif
+    for (; i < I; i++) {
+      const float wv = BF16 ? bf16ToFloat(w[i]) : halfToFloat(w[i]);
       for (int r = 0; r < R; r++) acc[r] += wv * x[r * I + i];
     }
     for (int r = 0; r < R; r++) out[r * O + o] = acc[r];
-#endif
   }
 }
 
@@ -80,23 +101,23 @@ void q8Rows(const float* x, const uint8_t* W, float* out, int64_t o0, int64_t o1
   const int64_t nb = I / kQ8Block, rowBytes = nb * kQ8Bytes;
   for (int64_t o = o0; o < o1; o++) {
     const uint8_t* w = W + o * rowBytes;
-#if defined(__AVX512F__)
-    __m512 acc[R];
-    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+#if defined(HEED_SIMD)
+    vf acc[R];
+    for (int r = 0; r < R; r++) acc[r] = vzero();
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = w + b * kQ8Bytes;
       uint16_t dh; std::memcpy(&dh, blk, 2);
-      const __m512 d = _mm512_set1_ps(halfToFloat(dh));
-      const __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2))));
-      const __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18))));
+      const vf d = vset(halfToFloat(dh));
+      vf q[kQ8Block / kW];
+      for (int j = 0; j < kQ8Block / kW; j++) q[j] = vloadI8(blk + 2 + j * kW);
       const float* xb = x + b * kQ8Block;
       for (int r = 0; r < R; r++) {
-        __m512 s = _mm512_mul_ps(q0, _mm512_loadu_ps(xb + r * I));
-        s = _mm512_fmadd_ps(q1, _mm512_loadu_ps(xb + r * I + 16), s);
-        acc[r] = _mm512_fmadd_ps(d, s, acc[r]);
+        vf s = vmul(q[0], vload(xb + r * I));
+        for (int j = 1; j < kQ8Block / kW; j++) s = vfma(q[j], vload(xb + r * I + j * kW), s);
+        acc[r] = vfma(d, s, acc[r]);
       }
     }
-    for (int r = 0; r < R; r++) out[r * O + o] = _mm512_reduce_add_ps(acc[r]);
+    for (int r = 0; r < R; r++) out[r * O + o] = vsum(acc[r]);
 #else
     float acc[R] = {};
     for (int64_t b = 0; b < nb; b++) {
@@ -114,7 +135,6 @@ void q8Rows(const float* x, const uint8_t* W, float* out, int64_t o0, int64_t o1
 #endif
   }
 }
-
 
 template <typename F>
 void parallelRows(int64_t rows, int64_t O, int64_t I, F&& run) {

@@ -33,8 +33,8 @@ let text: { tok: Tokenizer; train: Int32Array; other: Int32Array } | null = null
  */
 export function corpusTokens(): { tok: Tokenizer; train: Int32Array; other: Int32Array } {
   if (text) return text;
-  const moby = buildCorpus({ sources: ['moby-dick'], valFraction: 0, seed: 0 }).train.join('\n').slice(0, 24_000);
-  const sotu = buildCorpus({ sources: ['sotu'], valFraction: 0, seed: 0 }).train.join('\n').slice(0, 12_000);
+  const moby = buildCorpus({ sources: ['moby-dick'], valFraction: 0, seed: 0 }).train.join('\n').slice(0, 3_000);
+  const sotu = buildCorpus({ sources: ['sotu'], valFraction: 0, seed: 0 }).train.join('\n').slice(0, 2_000);
   const tok = trainBPE([moby, sotu], { vocabSize: 640 });
   text = { tok, train: Int32Array.from(tok.encode(moby)), other: Int32Array.from(tok.encode(sotu)) };
   return text;
@@ -106,7 +106,7 @@ export function trainedAdapter(base: Transformer, lc: Partial<LoraConfig> = {}, 
 export async function llamaCpp(): Promise<NodeLlamaCpp> {
   const entry = join(LLAMA_DIR, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
   if (!existsSync(entry)) {
-    execFileSync('flock', [join(LLAMA_DIR, '.install.lock'), 'sh', '-c',
+    execFileSync('flock', [join(tmpdir(), 'heed-llama-install.lock'), 'sh', '-c',
       `test -f "${entry}" || npm install --omit=optional --no-audit --no-fund --loglevel=error`], { cwd: LLAMA_DIR, stdio: 'inherit' });
   }
   return (await import(pathToFileURL(entry).href)) as NodeLlamaCpp;
