@@ -94,7 +94,8 @@ function samplings(r: Chat | Completion, maxNew: number, stopTokens: number[], l
     maxNewTokens: maxNew, temperature: r.temperature ?? 1, topP: r.top_p ?? 1, topK: r.top_k == null || r.top_k === -1 ? 0 : r.top_k,
     stopTokens: r.ignore_eos ? [] : stopTokens, ...(stop.length ? { stopStrings: stop } : {}), ...(logprobs !== null ? { logprobs } : {}),
   };
-  return Array.from({ length: r.n ?? 1 }, (_, i) => ({ ...base, seed: seed + i }));
+  // the generator's RNG takes 32 bits of seed, so wrapping there keeps seed + i in range
+  return Array.from({ length: r.n ?? 1 }, (_, i) => ({ ...base, seed: (seed % 2 ** 32) + i }));
 }
 
 function chatMessages(r: Chat): ChatMessage[] {

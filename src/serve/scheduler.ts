@@ -123,7 +123,10 @@ export class Scheduler {
   private admit(): void {
     let room = this.o.parallel - this.running;
     while (room > 0 && this.waiting.length) {
-      const w = this.waiting.shift()!, s = w.job.engine.gen.add(w.prompt, w.opts);
+      const w = this.waiting.shift()!;
+      let s: Sequence;
+      // requests are checked before they queue; should one still be refused, only it fails
+      try { s = w.job.engine.gen.add(w.prompt, w.opts); } catch (err) { this.cancel(w.job, err as Error); continue; }
       w.job.seqs[w.index] = s;
       this.owner.set(s, { job: w.job, index: w.index });
       room--;

@@ -74,6 +74,15 @@ test('hostile: a chunked body over the limit (no Content-Length) is refused too,
   await stillServes();
 });
 
+test('hostile: edge values that are valid are served: the largest seed with n = 2, top_k -1, developer role, text parts', async () => {
+  const r = await post('/v1/chat/completions', {
+    model: 'tiny', max_tokens: 3, n: 2, seed: Number.MAX_SAFE_INTEGER, top_k: -1,
+    messages: [{ role: 'developer', content: 'Be brief.' }, { role: 'user', content: [{ type: 'text', text: 'Call me' }, { type: 'text', text: ' Ishmael.' }] }],
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((r.json as unknown as { choices: unknown[] }).choices.length, 2);
+});
+
 test('hostile: an unknown route and a wrong method get OpenAI-shaped 404s', async () => {
   for (const [method, path] of [['GET', '/v1/chat/completions'], ['POST', '/v1/engines'], ['GET', '/api/runs/run?name=..%2F..%2Fetc']]) {
     const res = await fetch(url + path, { method });
