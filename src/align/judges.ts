@@ -36,6 +36,9 @@ export const PrincipleSchema = z.object({
   rule: z.enum(RULES).optional(),
   /** the rule's setting (concise: most words) */
   limit: z.number().int().positive().optional(),
+  /** Constitutional AI's critique and revision requests for this principle (derived from `text` when absent) */
+  critique: z.string().min(10).optional(),
+  revision: z.string().min(10).optional(),
 }).strict();
 export type Principle = z.infer<typeof PrincipleSchema>;
 
@@ -98,10 +101,13 @@ export const RULE_SCORES: Record<RuleName, (c: Candidate, p: TaskPrompt, pr: Pri
   },
   /** no phrase said again */
   no_repetition: (c) => 1 - repetition(c.text),
-  /** within the length limit, and no empty reply */
+  /**
+   * shorter is better, and an empty reply is worst: limit/(limit + words), so two replies tie only
+   * when they are as long (the limit sets how fast the score falls: 1/2 at `limit` words)
+   */
   concise: (c, _p, pr) => {
     const n = c.text.trim().split(/\s+/).filter(Boolean).length, limit = pr.limit ?? 40;
-    return n === 0 ? 0 : n <= limit ? 1 : limit / n;
+    return n === 0 ? 0 : limit / (limit + n);
   },
 };
 
