@@ -22,7 +22,9 @@ program
   .name('heed')
   .description('Turn a raw language model into an instruction-following assistant, on your own CPU.')
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // a command's options stay with it, so a subcommand may reuse a name (`heed reward score --model`)
+  .enablePositionalOptions();
 
 for (const c of [demo, init, data, train, align, evalCmd, generate, tokenize, tokenizer, feedback, exportCmd, serve]) c.register(program);
 

@@ -115,11 +115,13 @@ export function register(program: Command): void {
 
   const rw = runFlags(program.command('reward'), 'runs/reward')
     .description('train a reward model on rankings (InstructGPT: all C(K,2) pairs of a ranking in one batch element)')
-    .requiredOption('--model <dir>', 'the SFT model folder the reward model starts from')
+    // not a commander requiredOption: `heed reward score --model …` would then ask the parent for it
+    .option('--model <dir>', 'the SFT model folder the reward model starts from (required)')
     .option('--recipe <name|file>', 'recipe in recipes/ (reward) or a JSON file', 'reward');
   addRecipeFlags(rw, RewardSchema)
     .addHelpText('after', '\nExamples:\n  heed reward --model runs/demo/sft/best --data runs/prefs.db --out runs/rm\n  heed reward --model runs/demo/sft/best --data rankings.jsonl --mode pairs --out runs/rm-pairs\n  heed reward score --model runs/rm/final --data chats.jsonl')
-    .action((o: Record<string, unknown> & { out: string; recipe: string; model: string }) => guard(() => {
+    .action((o: Record<string, unknown> & { out: string; recipe: string; model?: string }) => guard(() => {
+      if (!o.model) throw new Error("required option '--model <dir>' not specified (the SFT model folder the reward model starts from)");
       const r = loadRecipe(RewardSchema, o.recipe, recipeOverrides(o, RewardSchema));
       trainRewardModel(r, o.model, readRankings(r.data, r.rater), runOptions(o));
     }));
@@ -152,6 +154,8 @@ export function register(program: Command): void {
       }));
   }
 
+  // options after `score` belong to it, not to `reward` (both take --model)
+  rw.enablePositionalOptions();
   rw.command('score')
     .description('score conversations (each ending with an assistant turn) with a reward model; prints JSON lines')
     .requiredOption('--model <dir>', 'reward model folder (…ForSequenceClassification)')
