@@ -9,6 +9,9 @@ import { chainJudges, loadConstitution, PrincipleDraw, rankResponses, rulesJudge
 import { encodeRanking, scoreBatch, scores } from '../align/reward.js';
 import { exampleToPrompt } from '../align/prompts.js';
 import { evaluateTasks, type EvalSets, type TaskReport } from './tasks.js';
+import { ifevalFigures, type IfevalFigures, type IfevalPrompt } from './ifeval.js';
+import { generate } from '../models/generate.js';
+import { renderPrompt, stopTokenIds } from '../tokenizer/index.js';
 
 export interface StageRow {
   heldout_accuracy: number;
@@ -23,7 +26,7 @@ export interface StageRow {
   win_rate_vs_sft?: number;
 }
 
-export interface StageEval { row: StageRow; heldout: TaskReport; zeroShot: TaskReport }
+export interface StageEval { row: StageRow; heldout: TaskReport; zeroShot: TaskReport; ifeval?: IfevalFigures }
 
 /** Mean reward-model score of replies (each read at its end-of-turn token when it ended its turn). */
 export function meanRewardScore(rm: Transformer, rmTok: TokenizerFolder, report: TaskReport, sets: EvalSets, maxLength = 256): number {
@@ -59,15 +62,28 @@ export async function winRate(report: TaskReport, baseline: TaskReport, sets: Ev
   return wins / Math.max(1, sets.heldout.length);
 }
 
+/** Greedy replies to IFEval prompts (batched) and the four IFEval figures. */
+export function ifevalOf(model: Transformer, tok: TokenizerFolder, prompts: readonly IfevalPrompt[], maxNewTokens = 64, batch = 16): IfevalFigures {
+  if (!tok.chatTemplate) throw new Error('the model has no chat template; IFEval asks in chat turns');
+  const ids = prompts.map((p) => renderPrompt(tok.tokenizer, tok.chatTemplate!, p.messages.map((m) => ({ role: m.role, content: m.content }))));
+  const fit = Math.max(1, model.cfg.maxPositions - maxNewTokens), responses: string[] = [];
+  for (let i = 0; i < ids.length; i += batch) {
+    const r = generate(model, ids.slice(i, i + batch).map((x) => x.slice(-fit)), { maxNewTokens, stopTokens: stopTokenIds(tok), decode: (t) => tok.tokenizer.decode(t, { skipSpecialTokens: true }) });
+    responses.push(...r.texts!);
+  }
+  return ifevalFigures(prompts.map((p, i) => ({ instruction_id_list: p.instruction_id_list, kwargs: p.kwargs, response: responses[i]! })));
+}
+
 /** A stage's replies to the held-out and zero-shot sets, scored, with the optional extras. */
-export function evaluateStage(model: Transformer, tok: TokenizerFolder, sets: EvalSets, o: { rm?: { model: Transformer; tok: TokenizerFolder }; ifeval?: (model: Transformer, tok: TokenizerFolder) => number; maxNewTokens?: number } = {}): StageEval {
+export function evaluateStage(model: Transformer, tok: TokenizerFolder, sets: EvalSets, o: { rm?: { model: Transformer; tok: TokenizerFolder }; ifeval?: readonly IfevalPrompt[]; maxNewTokens?: number } = {}): StageEval {
   const heldout = evaluateTasks(model, tok, sets.heldout, sets.families, { maxNewTokens: o.maxNewTokens ?? 32, keepAllSamples: true });
   const zeroShot = evaluateTasks(model, tok, sets.zeroShot, sets.families, { maxNewTokens: o.maxNewTokens ?? 32 });
+  const ifeval = o.ifeval?.length ? ifevalOf(model, tok, o.ifeval) : undefined;
   return {
-    heldout, zeroShot,
+    heldout, zeroShot, ...(ifeval ? { ifeval } : {}),
     row: {
       heldout_accuracy: heldout.accuracy, zero_shot_accuracy: zeroShot.accuracy, format_compliance: heldout.formatCompliance, exact_match: heldout.exactMatch,
-      ifeval_prompt_strict: o.ifeval ? o.ifeval(model, tok) : null,
+      ifeval_prompt_strict: ifeval ? ifeval.prompt_strict : null,
       reward_score: o.rm ? meanRewardScore(o.rm.model, o.rm.tok, heldout, sets) : null,
     },
   };

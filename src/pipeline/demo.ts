@@ -16,8 +16,7 @@ import { rollouts } from '../align/rollout.js';
 import { chainJudges, loadConstitution, PrincipleDraw, rulesJudge, verifiableJudge } from '../align/judges.js';
 import { trainRewardModel, type RewardResult } from '../align/reward-train.js';
 import { trainDpo, type DpoResult } from '../align/dpo.js';
-import type { Transformer } from '../models/transformer.js';
-import type { TokenizerFolder } from '../tokenizer/index.js';
+import { builtinIfevalPrompts } from '../eval/ifeval.js';
 import { trainRl } from '../align/rl.js';
 import { pretrainProbes, type CopyProbe, type FactProbe } from '../eval/probes.js';
 import { evalSets } from '../eval/tasks.js';
@@ -31,8 +30,6 @@ export interface DemoOptions {
   quick: boolean;
   overwrite?: boolean;
   log?: (s: string) => void;
-  /** an IFEval prompt-level strict accuracy of a model, when the IFEval suite is available */
-  ifeval?: (model: Transformer, tok: TokenizerFolder) => number;
 }
 
 export type StageName = 'base' | 'sft' | 'ppo' | 'dpo' | 'grpo';
@@ -118,8 +115,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
 
   log(`== 9/${STEPS} eval: every stage on held-out examples and held-out families`);
   const sets = evalSets(sftRecipe.seed, q ? 3 : sftRecipe.evalPerFamily);
-  const rmModel = loadModel(rmDir);
-  const evalOf = (dir: string): StageEval => { const m = loadModel(dir); return evaluateStage(m.model, m.tok, sets, { rm: rmModel, ...(o.ifeval ? { ifeval: o.ifeval } : {}) }); };
+  const rmModel = loadModel(rmDir), ifeval = builtinIfevalPrompts({ seed: sftRecipe.seed, n: q ? 20 : 100 });
+  const evalOf = (dir: string): StageEval => { const m = loadModel(dir); return evaluateStage(m.model, m.tok, sets, { rm: rmModel, ifeval }); };
   const ev: Record<StageName, StageEval> = {
     base: evalOf(pt.modelDir), sft: evalOf(sftDir), ppo: evalOf(join(out, 'ppo', 'final')), dpo: evalOf(join(out, 'dpo', 'final')), grpo: evalOf(join(out, 'grpo', 'final')),
   };
@@ -143,7 +140,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     stage_seconds: times,
   };
   writeJsonAtomic(join(out, 'summary.json'), summary);
-  writeJsonAtomic(join(out, 'eval.json'), Object.fromEntries(Object.entries(ev).map(([k2, v]) => [k2, { heldout: v.heldout, zeroShot: v.zeroShot }])));
+  writeJsonAtomic(join(out, 'eval.json'), Object.fromEntries(Object.entries(ev).map(([k2, v]) => [k2, { heldout: v.heldout, zeroShot: v.zeroShot, ifeval: v.ifeval }])));
   writeReport(join(out, 'report.html'), {
     title: `heed demo${q ? ' (quick)' : ''}`, stages,
     perFamily: Object.fromEntries(Object.entries(ev).filter(([k2]) => k2 !== 'base').map(([k2, v]) => [k2, Object.fromEntries(Object.entries(v.heldout.perFamily).map(([f, s]) => [f, s.accuracy]))])),
