@@ -15,6 +15,7 @@ import * as exportCmd from './commands/export.js';
 import * as feedback from './commands/feedback.js';
 import * as serve from './commands/serve.js';
 import * as align from './commands/align.js';
+import * as synth from './commands/synth.js';
 import { guard } from './util.js';
 
 const program = new Command();
@@ -26,7 +27,7 @@ program
   // a command's options stay with it, so a subcommand may reuse a name (`heed reward score --model`)
   .enablePositionalOptions();
 
-for (const c of [demo, init, data, train, align, evalCmd, generate, tokenize, tokenizer, feedback, exportCmd, serve]) c.register(program);
+for (const c of [demo, init, data, train, align, synth, evalCmd, generate, tokenize, tokenizer, feedback, exportCmd, serve]) c.register(program);
 
 // A reader that stops early (`heed tokenize … | head`) is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });

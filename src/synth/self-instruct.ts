@@ -255,7 +255,7 @@ export async function selfInstruct(seeds: readonly SeedTask[], o: SelfInstructOp
   const t0 = Date.now(), hits0 = o.client.cacheHits;
   const filtered = Object.fromEntries(FILTERS.map((f) => [f, 0])) as Record<FilterName, number>;
   const kept: GeneratedTask[] = [], pool = seeds.map((s) => s.instruction), pending: Array<Promise<void>> = [];
-  let requests = 0, generated = 0, rounds = 0;
+  let requests = 0, genRequests = 0, generated = 0, rounds = 0;
   const chat = async (content: string, extra: { temperature: number; top_p?: number; max_tokens: number; stop: string[]; seed: number }): Promise<ChatResult> => {
     requests++;
     return o.client.chat({ model: o.model, messages: [{ role: 'user', content }], ...extra });
@@ -270,10 +270,11 @@ export async function selfInstruct(seeds: readonly SeedTask[], o: SelfInstructOp
     task.instances = (task.is_classification ? parseClassificationInstances(text, finish) : parseGenerationInstances(text, finish)).slice(0, MAX_INSTANCES);
   };
   try {
-    while (kept.length < o.target && requests < maxRequests) {
+    while (kept.length < o.target && genRequests < maxRequests) {
       rounds++;
       const rng = Rng.keyed(`${seed}:round:${rounds}`);
-      const n = Math.min(batch, maxRequests - requests);
+      const n = Math.min(batch, maxRequests - genRequests);
+      genRequests += n;
       const prompts = Array.from({ length: n }, () => bootstrapPrompt(inContext(seeds, kept, rng)));
       const replies = await Promise.all(prompts.map((p, i) => chat(p, { temperature: 0.7, top_p: 0.5, max_tokens: maxTokens, stop: ['\n\n', '\n16', '16.', '16 .'], seed: seedOf(seed, 'gen', rounds, i) })));
       for (const r of replies) {
