@@ -129,7 +129,7 @@ test('heed self-instruct and heed cai from the command line: statistics printed,
   readConversations(join(dir, 'cai.jsonl'));
 });
 
-test('bad flags are one-line errors, never stack traces', () => {
+test('--help has examples; bad flags are one-line errors, never stack traces', () => {
   const dir = tmp();
   const cases: Array<[string[], RegExp]> = [
     [['self-instruct', '--model', 'x', '--out', join(dir, 'a.jsonl')], /give at least one --endpoint URL/],
@@ -143,6 +143,11 @@ test('bad flags are one-line errors, never stack traces', () => {
     [['cai', '--model', 'x', '--endpoint', 'http://127.0.0.1:9/v1', '--db', join(dir, 'c.db'), '--builtin', '1', '-k', '12'], /-k must be an integer from 2 to 9, got '12'/],
     [['cai', '--model', 'x', '--endpoint', 'http://127.0.0.1:9/v1', '--out', join(dir, 'b.jsonl'), '--builtin', '1', '--rounds', 'x'], /--rounds must be an integer ≥ 1, got 'x'/],
   ];
+  for (const c of ['self-instruct', 'cai']) {
+    const h = heed([c, '--help']);
+    assert.equal(h.status, 0);
+    assert.match(h.stdout, new RegExp(`Examples:\\n[\\s\\S]*heed ${c} --endpoint`), `${c} --help has an example`);
+  }
   for (const [args, re] of cases) {
     const r = heed(args);
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stdout}`);
