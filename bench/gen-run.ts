@@ -1,5 +1,5 @@
 // The heed side of the generation benchmark: a 16-token random prompt per row, then `new` tokens
-// sampled from the full softmax (temperature 1), timed from the first sampled token, median of 3.
+// sampled from the full softmax (temperature 1), timed from the first sampled token: median and best of 5 runs after a warm-up.
 // --weights stores the block linears and the LM head as decoding reads them (f32, f16, bf16, q8_0).
 import '../src/kernels/native.js';
 import { PRESETS, type PresetName } from '../src/models/config.js';
@@ -14,7 +14,7 @@ const weights = flag('weights', 'f32') as DecodeWeights;
 const cfg = PRESETS[name];
 const model = storeWeights(Transformer.init(cfg, 0), weights), rng = new Rng(1);
 const rates: number[] = [];
-for (let rep = 0; rep < 4; rep++) {
+for (let rep = 0; rep < 6; rep++) {
   const prompts = Array.from({ length: B }, () => Array.from({ length: 16 }, () => rng.int(cfg.vocabSize)));
   const n = rep === 0 ? 8 : fresh;
   let t0 = 0, steps = 0;

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include "common.h"
-#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(__AVX512F__) || defined(__AVX2__) || defined(__F16C__)
 #include <immintrin.h>
 #endif
 
@@ -22,6 +22,14 @@ inline float halfToFloat(uint16_t h) {
   else if (!m) bits = sign;
   else { int ee = 113; while (!(m & 0x400)) { m <<= 1; ee--; } bits = sign | (uint32_t(ee) << 23) | ((m & 0x3ff) << 13); }
   float f; std::memcpy(&f, &bits, 4); return f;
+}
+// A q8_0 block's f16 scale: one hardware conversion where the build has F16C.
+inline float scaleOf(uint16_t h) {
+#if defined(__F16C__)
+  return _cvtsh_ss(h);
+#else
+  return halfToFloat(h);
+#endif
 }
 inline float bf16ToFloat(uint16_t h) { uint32_t bits = uint32_t(h) << 16; float f; std::memcpy(&f, &bits, 4); return f; }
 
@@ -107,7 +115,7 @@ void q8Rows(const float* x, const uint8_t* W, float* out, int64_t o0, int64_t o1
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = w + b * kQ8Bytes;
       uint16_t dh; std::memcpy(&dh, blk, 2);
-      const vf d = vset(halfToFloat(dh));
+      const vf d = vset(scaleOf(dh));
       vf q[kQ8Block / kW];
       for (int j = 0; j < kQ8Block / kW; j++) q[j] = vloadI8(blk + 2 + j * kW);
       const float* xb = x + b * kQ8Block;
