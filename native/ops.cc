@@ -94,6 +94,67 @@ void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t sam, int64_t sa
     }
   }
 }
+#elif defined(HEED_AVX2)
+// The same tile in ymm: 6 rows × 2 vectors = 12 accumulators + 2 B + 1 broadcast of the 16
+// registers. PART masks the last B vector (a column block narrower than 16).
+#define HEED_ROW(m) __m256 c##m##0 = z, c##m##1 = z;
+#define HEED_FMA(m)                                                   \
+  if constexpr (m < R) {                                              \
+    __m256 a = _mm256_broadcast_ss(ap + m * sam);                     \
+    c##m##0 = _mm256_fmadd_ps(a, b0, c##m##0);                        \
+    if constexpr (NV > 1) c##m##1 = _mm256_fmadd_ps(a, b1, c##m##1);  \
+  }
+#define HEED_PUT(m)                                                   \
+  if constexpr (m < R) {                                              \
+    put(C + m * ldc, c##m##0, NV == 1 && PART);                       \
+    if constexpr (NV > 1) put(C + m * ldc + 8, c##m##1, PART);        \
+  }
+
+template <int R, int NV, bool PART>
+void tile(int64_t K, const float* A, int64_t sam, int64_t sak, const float* B, int64_t ldb,
+          float* C, int64_t ldc, bool acc, __m256i last) {
+  const __m256 z = _mm256_setzero_ps();
+  HEED_ROW(0) HEED_ROW(1) HEED_ROW(2) HEED_ROW(3) HEED_ROW(4) HEED_ROW(5)
+  auto load = [last](const float* p, bool part) { return part ? _mm256_maskload_ps(p, last) : _mm256_loadu_ps(p); };
+  for (int64_t p = 0; p < K; p++) {
+    const float* bp = B + p * ldb;
+    __m256 b0 = load(bp, NV == 1 && PART), b1 = z;
+    if constexpr (NV > 1) b1 = load(bp + 8, PART);
+    const float* ap = A + p * sak;
+    HEED_FMA(0) HEED_FMA(1) HEED_FMA(2) HEED_FMA(3) HEED_FMA(4) HEED_FMA(5)
+  }
+  auto put = [acc, last, load](float* cp, __m256 r, bool part) {
+    if (acc) r = _mm256_add_ps(r, load(cp, part));
+    if (part) _mm256_maskstore_ps(cp, last, r); else _mm256_storeu_ps(cp, r);
+  };
+  HEED_PUT(0) HEED_PUT(1) HEED_PUT(2) HEED_PUT(3) HEED_PUT(4) HEED_PUT(5)
+}
+#undef HEED_ROW
+#undef HEED_FMA
+#undef HEED_PUT
+
+using TileFn = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
+                        bool, __m256i);
+// [rows − 1][vectors − 1][last vector partial]
+template <int R>
+constexpr TileFn tiles_for(int nv, bool part) {
+  return nv == 1 ? (part ? tile<R, 1, true> : tile<R, 1, false>) : (part ? tile<R, 2, true> : tile<R, 2, false>);
+}
+#define HEED_TILES(R) {{tiles_for<R>(1, false), tiles_for<R>(1, true)}, {tiles_for<R>(2, false), tiles_for<R>(2, true)}}
+constexpr TileFn kTiles[MR][2][2] = {HEED_TILES(1), HEED_TILES(2), HEED_TILES(3), HEED_TILES(4), HEED_TILES(5), HEED_TILES(6)};
+#undef HEED_TILES
+
+void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t sam, int64_t sak, const float* B,
+        int64_t ldb, float* C, int64_t ldc, bool acc) {
+  for (int64_t n0 = 0; n0 < N; n0 += 16) {
+    int64_t nr = std::min<int64_t>(16, N - n0), nv = (nr + 7) / 8, rem = nr - 8 * (nv - 1);
+    __m256i last = tail(rem);
+    for (int64_t m0 = 0; m0 < M; m0 += MR) {
+      int64_t r = std::min<int64_t>(MR, M - m0);
+      kTiles[r - 1][nv - 1][rem < 8](K, A + m0 * sam, sam, sak, B + n0, ldb, C + m0 * ldc + n0, ldc, acc, last);
+    }
+  }
+}
 #else
 void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t sam, int64_t sak, const float* B,
         int64_t ldb, float* C, int64_t ldc, bool acc) {
@@ -141,6 +202,26 @@ inline void transpose16(const float* src, int64_t lds, float* dst, int64_t ldd) 
   }
   for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
 }
+#elif defined(HEED_AVX2)
+// 8×8 in-register transpose (dst[i][j] = src[j][i]).
+inline void transpose8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; i++) {
+    r[4 * i + 0] = _mm256_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; j++) {
+    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+  }
+}
 #endif
 
 // Row block (n rows of stride ld) copied transposed into dst (D × n, row stride ldt).
@@ -151,6 +232,13 @@ void pack_t(const float* src, int64_t ld_src, int64_t n, int64_t D, float* dst, 
   const int64_t d0 = D / 16 * 16;
   for (int64_t j = 0; j < j0; j += 16)
     for (int64_t d = 0; d < d0; d += 16) transpose16(src + j * ld_src + d, ld_src, dst + d * ldt + j, ldt);
+  for (int64_t j = 0; j < j0; j++)
+    for (int64_t d = d0; d < D; d++) dst[d * ldt + j] = src[j * ld_src + d];
+#elif defined(HEED_AVX2)
+  j0 = n / 8 * 8;
+  const int64_t d0 = D / 8 * 8;
+  for (int64_t j = 0; j < j0; j += 8)
+    for (int64_t d = 0; d < d0; d += 8) transpose8(src + j * ld_src + d, ld_src, dst + d * ldt + j, ldt);
   for (int64_t j = 0; j < j0; j++)
     for (int64_t d = d0; d < D; d++) dst[d * ldt + j] = src[j * ld_src + d];
 #endif
@@ -577,7 +665,7 @@ float row_lse(const float* x, int64_t n) {
   float m = kNegInf, s = 0.f;
   for (int64_t c = 0; c < n; c += CH) {
     int64_t k = std::min(CH, n - c);
-#ifdef HEED_AVX512
+#if defined(HEED_AVX512) || defined(HEED_AVX2)
     for (int64_t i = c + CH; i < std::min(n, c + 2 * CH); i += 16) _mm_prefetch((const char*)(x + i), _MM_HINT_T0);
 #endif
     float cm = row_max(x + c, k);
@@ -648,11 +736,17 @@ void cross_entropy_bwd(const float* logits, const int32_t* targets, const float*
       if (head) st(d, val(0, head), head);
       for (i = head; i + 16 <= V; i += 16) _mm512_stream_ps(d + i, val(i, 16));
     }
+#elif defined(HEED_AVX2)
+    if (stream) {
+      int64_t head = std::min<int64_t>(V, (32 - ((uintptr_t)d & 31)) / 4 % 8);
+      if (head) st(d, val(0, head), head);
+      for (i = head; i + 8 <= V; i += 8) _mm256_stream_ps(d + i, val(i, 8));
+    }
 #endif
     for (; i < V; i += W) st(d + i, val(i, V - i), V - i);
     if (t >= 0) d[t] -= g[r];
   }
-#ifdef HEED_AVX512
+#if defined(HEED_AVX512) || defined(HEED_AVX2)
   if (stream) _mm_sfence();
 #endif
 }
@@ -711,6 +805,10 @@ double sum_squares(const float* x, int64_t n) {
     __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
     for (int64_t i = c; i < e; i += 16) sumsq_pd(ld(x + i, e - i), a0, a1);
     total += _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+#elif defined(HEED_AVX2)
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    for (int64_t i = c; i < e; i += 8) sumsq_pd(ld(x + i, e - i), a0, a1);
+    total += hsum_pd(_mm256_add_pd(a0, a1));
 #else
     double s = 0;
     for (int64_t i = c; i < e; i++) s += (double)x[i] * x[i];
