@@ -115,7 +115,7 @@ test('a missing model folder, a file as --out folder, a folder as --out file: cl
   mkdirSync(out);
   writeFileSync(join(out, 'x'), 'x');
   for (const [args, msg] of [
-    [['--model', join(root, 'nope'), '--to', 'gguf', '--out', join(root, 'n.gguf')], /nope: not a model folder \(no config\.json\)/],
+    [['--model', join(root, 'nope'), '--to', 'gguf', '--out', join(root, 'n.gguf')], /nope: not a model folder/],
     [['--model', model, '--to', 'hf', '--out', out], /--out .*busy already exists and is not empty/],
     [['--model', model, '--to', 'gguf', '--out', out], /--out .*busy is a folder; --to gguf writes one file/],
   ] as const) {
