@@ -13,20 +13,42 @@ import { byteTokenizer, markovModel, zeroModel } from '../helpers/known-models.j
 
 const heed = (...args: string[]) => spawnSync(process.execPath, ['bin/heed.js', ...args], { encoding: 'utf8' });
 
-const COMMANDS = ['demo', 'init', 'data', 'pretrain', 'sft', 'merge', 'eval', 'generate', 'chat', 'logprobs', 'tokenize', 'tokenizer'];
+/** The subcommands a help text lists (the names under "Commands:"), help itself left out. */
+function listed(help: string): string[] {
+  const at = help.indexOf('\nCommands:\n');
+  if (at < 0) return [];
+  const lines = help.slice(at).split('\n').slice(2), end = lines.findIndex((l) => l.trim() === '');
+  return lines.slice(0, end < 0 ? undefined : end).map((l) => /^ {2}([a-z][\w-]*)/.exec(l)?.[1]).filter((n): n is string => !!n && n !== 'help');
+}
+
+/** Every command path the CLI has, found by walking `--help` (so a new command is covered by itself). */
+function allCommands(): string[][] {
+  const out: string[][] = [], walk = (path: string[]) => {
+    for (const c of listed(heed(...path, '--help').stdout)) { out.push([...path, c]); walk([...path, c]); }
+  };
+  walk([]);
+  return out;
+}
+
+const COMMANDS = allCommands();
 
 test('heed --help lists every command', () => {
-  const r = heed('--help');
-  assert.equal(r.status, 0);
-  for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`\\n  ${c}\\b`), `${c} missing from --help`);
+  const names = COMMANDS.filter((p) => p.length === 1).map((p) => p[0]);
+  for (const c of ['demo', 'init', 'data', 'pretrain', 'sft', 'merge', 'sample', 'judge', 'reward', 'dpo', 'ppo', 'grpo', 'self-instruct', 'cai', 'eval', 'generate', 'chat', 'logprobs', 'tokenize', 'tokenizer', 'feedback', 'export', 'serve']) {
+    assert.ok(names.includes(c), `${c} missing from --help`);
+  }
+  for (const sub of [['reward', 'score'], ['feedback', 'import'], ['feedback', 'export'], ['feedback', 'stats'], ['tokenizer', 'train'], ['data', 'check']]) {
+    assert.ok(COMMANDS.some((p) => p.join(' ') === sub.join(' ')), `${sub.join(' ')} missing`);
+  }
 });
 
-for (const c of COMMANDS) {
-  test(`heed ${c} --help has a description and an example`, () => {
-    const r = c === 'tokenizer' ? heed(c, 'train', '--help') : heed(c, '--help');
+for (const path of COMMANDS) {
+  test(`heed ${path.join(' ')} --help has a description and an example`, () => {
+    const r = heed(...path, '--help');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /Usage: heed/);
-    assert.match(r.stdout, /Example/);
+    // a command that only groups subcommands shows its subcommands; every other one an example
+    if (!listed(r.stdout).length || /Options:\n(?:.*\n)*?\s+--\w/.test(r.stdout.split('Commands:')[0]!)) assert.match(r.stdout, /Example/);
   });
 }
 
