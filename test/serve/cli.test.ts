@@ -72,6 +72,7 @@ test('heed serve: SIGTERM lets a streaming request finish in full, then the proc
     p.on('exit', () => reject(new Error(`serve exited early: ${err}`)));
   });
   assert.match(out, /models: tiny\)/);
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/, 'bound to loopback unless told otherwise');
   // the pages: chat, runs and, given --db, the ranking page
   for (const page of ['/', '/runs', '/rank']) assert.equal((await fetch(url + page)).status, 200, page);
   const res = await fetch(`${url}/v1/chat/completions`, {
