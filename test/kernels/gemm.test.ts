@@ -61,6 +61,16 @@ test('small M (decode paths) across widths', { skip: !gemm }, () => {
         for (const beta of [0, 1]) check({ tA, tB, M, N, K, beta });
 });
 
+// Every edge of both register tiles (AVX2 6×16, AVX-512 8×32) and of the small-M kernels: M up to
+// 13 runs the small paths, M from 17 the packed one; K = 257 crosses the AVX2 KC.
+test('shapes straddling the register tiles', { skip: !gemm }, () => {
+  for (const [tA, tB] of trans) {
+    for (let M = 1; M <= 13; M++) for (let N = 1; N <= 33; N++) check({ tA, tB, M, N, K: 9 + ((M * N) % 4), beta: (M + N) % 2 });
+    for (const M of [17, 18, 23, 24, 25, 30])
+      for (const N of [17, 23, 31, 32, 33, 47, 48, 49, 65]) check({ tA, tB, M, N, K: 257, beta: N % 2 });
+  }
+});
+
 test('sizes crossing the block edges (KC, MC, NR)', { skip: !gemm }, () => {
   for (const [tA, tB] of trans) {
     check({ tA, tB, M: 257, N: 65, K: 385, beta: 1 });
