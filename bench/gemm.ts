@@ -10,6 +10,8 @@ if (!addon || typeof addon.gemm !== 'function') {
 }
 const gemm = addon.gemm as Kernels['gemm'];
 const threads = addon.threads();
+// Which vector unit the addon was built for (avx512, avx2 or scalar): figures differ by machine class.
+const simd = typeof addon.simd === 'function' ? (addon.simd as () => string)() : 'unknown';
 
 // Optional arguments MxKxN pick shapes (e.g. `npm run bench -- gemm 8x768x768`).
 const picked = process.argv.slice(2).map((s) => s.split('x').map(Number) as [number, number, number]);
@@ -57,7 +59,7 @@ for (const [m, k, n] of shapes) {
     gflops.sort((a, b) => a - b);
     const r1 = (x: number) => Math.round(x * 10) / 10;
     console.log(JSON.stringify({
-      bench: 'gemm', op, m, k, n, threads,
+      bench: 'gemm', op, m, k, n, threads, simd,
       gflops: r1(gflops[SAMPLES >> 1]!), min: r1(gflops[0]!), max: r1(gflops[SAMPLES - 1]!),
     }));
   }

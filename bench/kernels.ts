@@ -11,6 +11,8 @@ if (!addon || !native) {
   process.exit(1);
 }
 const threads = addon.threads();
+// Which vector unit the addon was built for (avx512, avx2 or scalar): figures differ by machine class.
+const simd = typeof addon.simd === 'function' ? (addon.simd as () => string)() : 'unknown';
 const filter = process.argv[2] ?? '';
 const REF_LIMIT_MS = 3000;
 
@@ -126,7 +128,7 @@ for (const c of cases) {
   const once = performance.now() - t0;
   const refMs = once > REF_LIMIT_MS ? null : timeit(() => c.run(refKernels), 3, REF_LIMIT_MS)[0];
   console.log(JSON.stringify({
-    bench: 'kernels', kernel: c.kernel, ...c.shape, threads,
+    bench: 'kernels', kernel: c.kernel, ...c.shape, threads, simd,
     native_ms: r3(nativeMs), native_min_ms: r3(nativeMin), ref_ms: refMs === null ? null : r3(refMs),
     speedup: refMs === null ? null : Math.round((refMs / nativeMs) * 10) / 10,
   }));

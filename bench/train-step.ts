@@ -1,6 +1,6 @@
 // The heed side of the training benchmark (run as a child so its peak memory is its own): the same
 // model, batch, optimizer and flop count as the PyTorch yardstick's train().
-import '../src/kernels/native.js';
+import { loadNative } from '../src/kernels/native.js';
 import { PRESETS, type PresetName } from '../src/models/config.js';
 import { Transformer } from '../src/models/transformer.js';
 import { AdamW } from '../src/nn/optim.js';
@@ -11,6 +11,9 @@ import { flag, median } from './common.js';
 
 const SHAPES: Record<string, { batch: number; seq: number }> = { tiny: { batch: 8, seq: 256 }, 'llama-tiny': { batch: 8, seq: 256 }, gpt2: { batch: 4, seq: 256 }, 'smollm-135m': { batch: 4, seq: 256 } };
 const name = flag('config', 'tiny') as PresetName, steps = Number(flag('steps', '10'));
+const addon = loadNative();
+// Which vector unit the addon was built for (avx512, avx2 or scalar; none without the addon).
+const simd = addon ? (typeof addon.simd === 'function' ? (addon.simd as () => string)() : 'unknown') : 'none';
 const cfg = PRESETS[name];
 if (!cfg) throw new Error(`unknown config ${name}`);
 const { batch: B, seq: T } = SHAPES[name]!;
@@ -33,4 +36,4 @@ for (let i = 0; i < steps + 2; i++) {
 }
 const n = model.numParams(), med = median(rates), flopsPerToken = 6 * n + 12 * cfg.nLayer * cfg.dModel * T;
 rates.sort((a, b) => a - b);
-console.log(JSON.stringify({ params: n, tokens_per_s: Math.round(med * 10) / 10, min: Math.round(rates[0]! * 10) / 10, max: Math.round(rates[rates.length - 1]! * 10) / 10, model_gflops: Math.round((med * flopsPerToken) / 1e8) / 10, steps: rates.length, loss: Math.round(loss * 1e4) / 1e4 }));
+console.log(JSON.stringify({ simd, params: n, tokens_per_s: Math.round(med * 10) / 10, min: Math.round(rates[0]! * 10) / 10, max: Math.round(rates[rates.length - 1]! * 10) / 10, model_gflops: Math.round((med * flopsPerToken) / 1e8) / 10, steps: rates.length, loss: Math.round(loss * 1e4) / 1e4 }));
