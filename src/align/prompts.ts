@@ -2,7 +2,7 @@
 // with an assistant turn taken as the reference answer; optional answer/accept/family/metric), or
 // the built-in mixture's examples with their known answers.
 import { buildMixture, type Example } from '../data/mixture.js';
-import { DataFormatError, validateConversation, type Message } from '../data/formats.js';
+import { DataFormatError, eachJsonLine, validateConversation, type Message } from '../data/formats.js';
 import { readText } from '../util/text.js';
 import type { TaskPrompt } from './rollout.js';
 
@@ -10,37 +10,27 @@ const METRICS = new Set(['exact', 'normalized']);
 
 /** Reads prompt JSONL; every bad line is reported as file:line. */
 export function readTaskPrompts(file: string): TaskPrompt[] {
-  const out: TaskPrompt[] = [], errors: string[] = [];
-  readText(file).split('\n').forEach((raw, i) => {
-    const line = raw.replace(/\r$/, '');
-    if (!line.trim()) return;
-    const where = `${file}:${i + 1}`;
-    try {
-      let o: unknown;
-      try { o = JSON.parse(line); } catch (e) { throw new Error(`bad JSON (${(e as Error).message})`); }
-      if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('line is not a JSON object');
-      const rec = o as Record<string, unknown>;
-      if (!Array.isArray(rec.messages)) throw new Error("needs 'messages': a list of {role, content}");
-      let messages = rec.messages as Message[];
-      let answer = typeof rec.answer === 'string' ? rec.answer : undefined;
-      if (messages.length && messages[messages.length - 1]?.role === 'assistant') {
-        answer ??= String(messages[messages.length - 1]!.content);
-        messages = messages.slice(0, -1);
-      }
-      if (!messages.length || messages[messages.length - 1]?.role !== 'user') throw new Error('messages must end with a user turn (or an assistant answer after one)');
-      validateConversation([...messages, { role: 'assistant', content: '.' }], 'messages');
-      if (rec.accept !== undefined && (!Array.isArray(rec.accept) || !rec.accept.every((x) => typeof x === 'string'))) throw new Error("'accept' must be a list of strings");
-      if (rec.metric !== undefined && !METRICS.has(rec.metric as string)) throw new Error("'metric' must be 'exact' or 'normalized'");
-      out.push({
-        messages, ...(answer !== undefined ? { answer } : {}), ...(rec.accept ? { accept: rec.accept as string[] } : {}),
-        ...(typeof rec.family === 'string' ? { family: rec.family } : {}), ...(typeof rec.id === 'string' ? { id: rec.id } : {}),
-        ...(rec.metric ? { metric: rec.metric as 'exact' | 'normalized' } : {}),
-      });
-    } catch (e) { errors.push(`${where}: ${(e as Error).message}`); }
+  const { items, errors } = eachJsonLine(readText(file), file, (rec) => {
+    if (!Array.isArray(rec.messages)) throw new Error("needs 'messages': a list of {role, content}");
+    let messages = rec.messages as Message[];
+    let answer = typeof rec.answer === 'string' ? rec.answer : undefined;
+    if (messages.length && messages[messages.length - 1]?.role === 'assistant') {
+      answer ??= String(messages[messages.length - 1]!.content);
+      messages = messages.slice(0, -1);
+    }
+    if (!messages.length || messages[messages.length - 1]?.role !== 'user') throw new Error('messages must end with a user turn (or an assistant answer after one)');
+    validateConversation([...messages, { role: 'assistant', content: '.' }], 'messages');
+    if (rec.accept !== undefined && (!Array.isArray(rec.accept) || !rec.accept.every((x) => typeof x === 'string'))) throw new Error("'accept' must be a list of strings");
+    if (rec.metric !== undefined && !METRICS.has(rec.metric as string)) throw new Error("'metric' must be 'exact' or 'normalized'");
+    return {
+      messages, ...(answer !== undefined ? { answer } : {}), ...(rec.accept ? { accept: rec.accept as string[] } : {}),
+      ...(typeof rec.family === 'string' ? { family: rec.family } : {}), ...(typeof rec.id === 'string' ? { id: rec.id } : {}),
+      ...(rec.metric ? { metric: rec.metric as 'exact' | 'normalized' } : {}),
+    };
   });
   if (errors.length) throw new DataFormatError(errors);
-  if (!out.length) throw new Error(`${file}: holds no prompts`);
-  return out;
+  if (!items.length) throw new Error(`${file}: holds no prompts`);
+  return items;
 }
 
 /** A mixture example as a prompt with its known answer and its family's metric. */

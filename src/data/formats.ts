@@ -139,19 +139,13 @@ export function detectFormat(obj: unknown): ConversationFormat | undefined {
 }
 
 /**
- * Shared JSONL driver: parses each non-blank line with `parse`, collecting `file:line:` errors.
- * Blank lines are allowed (editors leave them); everything else must parse.
+ * The one JSONL driver every reader uses: each non-blank line (CRLF endings fine, a leading BOM
+ * dropped) must be a JSON object, which `parse` turns into an item or rejects by throwing; every
+ * rejection becomes `file:line: reason`, and all of them come back together.
  */
-function readJsonl<T>(
-  text: string,
-  file: string,
-  skipBadLines: boolean,
-  pickParser: (firstObj: unknown) => ((o: Record<string, unknown>) => T),
-): { items: T[]; skipped: number; errors: string[] } {
+export function eachJsonLine<T>(text: string, file: string, parse: (obj: Record<string, unknown>, line: number) => T): { items: T[]; errors: string[] } {
   const lines = text.replace(/^\uFEFF/, '').split('\n');
-  const items: T[] = [];
-  const errors: string[] = [];
-  let parser: ((o: Record<string, unknown>) => T) | undefined;
+  const items: T[] = [], errors: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = (lines[i] as string).replace(/\r$/, '');
     if (line.trim() === '') continue;
@@ -159,13 +153,23 @@ function readJsonl<T>(
       let obj: unknown;
       try { obj = JSON.parse(line); } catch (e) { fail(`bad JSON (${(e as Error).message})`); }
       if (!isObject(obj)) fail('line is not a JSON object');
-      parser ??= pickParser(obj);
-      items.push(parser(obj as Record<string, unknown>));
+      items.push(parse(obj as Record<string, unknown>, i + 1));
     } catch (e) {
-      if (!(e instanceof Bad)) throw e;
-      errors.push(`${file}:${i + 1}: ${e.message}`);
+      errors.push(`${file}:${i + 1}: ${(e as Error).message}`);
     }
   }
+  return { items, errors };
+}
+
+/** Conversations from JSONL: the first record picks the format's parser; bad lines stop the read unless skipped. */
+function readJsonl<T>(
+  text: string,
+  file: string,
+  skipBadLines: boolean,
+  pickParser: (firstObj: unknown) => ((o: Record<string, unknown>) => T),
+): { items: T[]; skipped: number; errors: string[] } {
+  let parser: ((o: Record<string, unknown>) => T) | undefined;
+  const { items, errors } = eachJsonLine(text, file, (obj) => (parser ??= pickParser(obj))(obj));
   if (errors.length > 0 && !skipBadLines) throw new DataFormatError(errors);
   return { items, skipped: errors.length, errors };
 }

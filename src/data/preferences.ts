@@ -8,7 +8,7 @@
 // `ranking` lists response ids best first; ids in one inner list are tied. A skip has `"ranking": null`
 // and `"skip": "reason"`; a line with neither is a prompt with responses waiting to be ranked.
 // Ids are labels inside the file: lines with the same `prompt_id` share the prompt and its response ids.
-import { DataFormatError, parsePreferences, validateConversation, type Message, type PreferencePair, type Role } from './formats.js';
+import { DataFormatError, eachJsonLine, parsePreferences, validateConversation, type Message, type PreferencePair, type Role } from './formats.js';
 
 export interface ResponseRecord {
   key: string;
@@ -60,25 +60,10 @@ function checkTurns(msgs: Message[], where: string): void {
 
 /** Parses each non-blank line with `parse`; every bad line is collected, then all are thrown together. */
 function eachLine<T>(text: string, file: string, parse: (obj: Record<string, unknown>, line: number) => T): T[] {
-  const out: T[] = [];
-  const errors: string[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = (lines[i] as string).replace(/\r$/, '');
-    if (line.trim() === '') continue;
-    try {
-      let obj: unknown;
-      try { obj = JSON.parse(line); } catch (e) { fail(`bad JSON (${(e as Error).message})`); }
-      if (!isObject(obj)) fail('line is not a JSON object');
-      out.push(parse(obj as Record<string, unknown>, i + 1));
-    } catch (e) {
-      if (!(e instanceof LineError)) throw e;
-      errors.push(`${file}:${i + 1}: ${e.message}`);
-    }
-  }
+  const { items, errors } = eachJsonLine(text, file, parse);
   if (errors.length > 0) throw new DataFormatError(errors);
-  if (out.length === 0) throw new DataFormatError([`${file}: holds no records`]);
-  return out;
+  if (items.length === 0) throw new DataFormatError([`${file}: holds no records`]);
+  return items;
 }
 
 function optString(obj: Record<string, unknown>, field: string, where = field): string | undefined {

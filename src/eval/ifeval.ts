@@ -14,7 +14,7 @@
 import { buildMixture } from '../data/mixture.js';
 import { Rng } from '../core/rng.js';
 import { readText } from '../util/text.js';
-import type { Message } from '../data/formats.js';
+import { eachJsonLine, type Message } from '../data/formats.js';
 
 // ---------------------------------------------------------------- Python's string semantics
 
@@ -432,22 +432,14 @@ export function ifevalFigures(items: readonly IfevalItem[]): IfevalFigures {
 
 /** Reads prompts in IFEval's input_data.jsonl format ({key, prompt, instruction_id_list, kwargs}); errors name file:line. */
 export function readIfevalPrompts(file: string): IfevalPrompt[] {
-  const out: IfevalPrompt[] = [], errors: string[] = [];
-  readText(file).split('\n').forEach((raw, i) => {
-    const line = raw.replace(/\r$/, '');
-    if (!line.trim()) return;
-    try { out.push(parseIfevalRecord(line, out.length)); } catch (e) { errors.push(`${file}:${i + 1}: ${(e as Error).message}`); }
-  });
+  let count = 0;
+  const { items, errors } = eachJsonLine(readText(file), file, (r) => parseIfevalRecord(r, count++));
   if (errors.length) throw new Error(errors.slice(0, 10).join('\n') + (errors.length > 10 ? `\n… and ${errors.length - 10} more` : ''));
-  if (!out.length) throw new Error(`${file}: holds no prompts`);
-  return out;
+  if (!items.length) throw new Error(`${file}: holds no prompts`);
+  return items;
 }
 
-function parseIfevalRecord(line: string, index: number): IfevalPrompt {
-  let o: unknown;
-  try { o = JSON.parse(line); } catch (e) { throw new Error(`bad JSON (${(e as Error).message})`); }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('line is not a JSON object');
-  const r = o as Record<string, unknown>;
+function parseIfevalRecord(r: Record<string, unknown>, index: number): IfevalPrompt {
   if (typeof r.prompt !== 'string' || !r.prompt.trim()) throw new Error("'prompt' must be a non-empty string");
   const ids = r.instruction_id_list;
   if (!Array.isArray(ids) || !ids.length || !ids.every((x) => typeof x === 'string')) throw new Error("'instruction_id_list' must be a non-empty list of instruction ids");
