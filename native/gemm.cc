@@ -143,8 +143,6 @@ void packA(bool tA, const float* A, int64_t lda, int64_t i0, int m, int64_t p0, 
   if (W == 8 && m == 8)
     for (; p + 8 <= kc; p += 8) tr8x8(src + p, lda, out + p * W, W);
 #elif HEED_AVX2
-  if (W == 8 && m == 8)
-    for (; p + 8 <= kc; p += 8) tr8x8(src + p, lda, out + p * W, W);
   if (W == 6 && m == 6)
     for (; p + 8 <= kc; p += 8) tr6x8(src + p, lda, out + p * W);
 #endif

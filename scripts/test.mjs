@@ -18,5 +18,10 @@ if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 const filter = process.argv.slice(2);
 let files = walk('test');
 if (filter.length) files = files.filter((f) => filter.some((s) => f.includes(s)));
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+// Two files at a time: most tests wait on child processes, servers or a browser, so the second core
+// is otherwise idle. Each test process then gets one kernel thread (unless HEED_THREADS says
+// otherwise), since two processes spinning two OpenMP threads each on two cores slow each other.
+const jobs = Math.max(1, Math.min(2, Number(process.env.HEED_TEST_JOBS ?? 2)));
+const env = { ...process.env, ...(jobs > 1 && !process.env.HEED_THREADS ? { HEED_THREADS: '1' } : {}) };
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${jobs}`, ...files], { stdio: 'inherit', env });
 process.exit(r.status ?? 1);

@@ -46,7 +46,7 @@ function checkReport(r: ReturnType<typeof scoreOutputs>): void {
 test('scoreOutputs: each family by its own metric, exact and normalised overall, format compliance', () => {
   const r = scoreOutputs(EXAMPLES, REPLIES, STOPPED, FAMILIES);
   checkReport(r);
-  assert.deepEqual(r.samples[1], { family: 'fx', prompt: 'b', answer: 'Y', output: 'y', correct: false });
+  assert.deepEqual(r.samples[1], { family: 'fx', prompt: 'b', answer: 'Y', output: 'y', correct: false, ended: true });
 });
 
 test('scoreOutputs: no examples scores zero everywhere, and lengths must agree', () => {

@@ -142,6 +142,26 @@ export async function llamaGreedy(model: LlamaModelHandle, prompt: number[], n: 
   return out;
 }
 
+/**
+ * Where llama.cpp's greedy continuation leaves heed's: teacher-forced on llama.cpp's tokens, the
+ * positions at which its token is not heed's argmax up to `tol` in logit (two float32 engines that
+ * sum in different orders may flip a near-tie; a real difference is far larger than 1e-3).
+ */
+export function greedyDisagreements(model: Transformer, prompt: readonly number[], cpp: readonly number[], tol = 1e-3): Array<{ at: number; gap: number }> {
+  const seq = [...prompt], bad: Array<{ at: number; gap: number }> = [];
+  noGrad(() => {
+    for (let at = 0; at < cpp.length; at++) {
+      const { logits } = model.forward(Int32Array.from(seq), 1, seq.length, { lastOnly: true });
+      let best = -Infinity;
+      for (let i = 0; i < logits.f32.length; i++) if (logits.f32[i]! > best) best = logits.f32[i]!;
+      const gap = best - logits.f32[cpp[at]!]!;
+      if (gap > tol) bad.push({ at, gap });
+      seq.push(cpp[at]!);
+    }
+  });
+  return bad;
+}
+
 /** heed's greedy continuation: the full forward pass each step, argmax of the last position. */
 export function heedGreedy(model: Transformer, prompt: readonly number[], n: number, stop: readonly number[] = []): number[] {
   const seq = [...prompt], out: number[] = [];

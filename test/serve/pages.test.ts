@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { artifact, launchBrowser } from '../helpers/browser.js';
 import { startServer } from './helpers.js';
+import { Generator } from '../../src/models/generate.js';
 import type { RunningServer } from '../../src/serve/app.js';
 
 const runs = mkdtempSync(join(tmpdir(), 'heed-runs-'));
@@ -68,12 +69,16 @@ test('chat page: the reply streams in piece by piece, equals the API\'s, and the
   await done(page);
 });
 
-test('chat page: the stop button ends the reply and the server cancels its generation', async () => {
+test('chat page: the stop button ends the reply and the server cancels its generation', async (t) => {
   const page = await open('/');
   await page.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length === 2);
   await page.fill('#max-tokens', '450');
   await page.fill('#temperature', '1');
-  // the random model may sample its end-of-turn token early; this reply must run until stopped
+  // the random model may sample its end-of-turn token early; this reply must run until stopped, and
+  // each step is slowed to 5 ms so that 450 tokens take over two seconds even on a fast machine
+  const step = Generator.prototype.step;
+  Generator.prototype.step = function (this: Generator) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); return step.call(this); };
+  t.after(() => { Generator.prototype.step = step; });
   await page.route('**/v1/chat/completions', (route) => route.continue({ postData: JSON.stringify({ ...route.request().postDataJSON(), ignore_eos: true }) }));
   const before = server.scheduler.counts.cancelled;
   await page.fill('#input', 'Tell me everything.');
