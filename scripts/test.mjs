@@ -1,6 +1,6 @@
 // Runs every test file under test/ with node's own test runner (TypeScript through tsx).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function walk(dir) {
@@ -18,6 +18,14 @@ if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 const filter = process.argv.slice(2);
 let files = walk('test');
 if (filter.length) files = files.filter((f) => filter.some((s) => f.includes(s)));
+// The browser tests need Debian's chromium; install it once here, before files run side by side
+// (two apt-get runs at once would fight over dpkg's lock). The tests' own helper does the same
+// when a single file is run by hand.
+if (!existsSync('/usr/bin/chromium') && files.some((f) => /serve\/(pages|rank-page)|eval\/report/.test(f))) {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const up = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  if (up.status === 0) spawnSync('apt-get', ['install', '-y', '-qq', 'chromium'], { stdio: 'inherit', env });
+}
 // Two files at a time: most tests wait on child processes, servers or a browser, so the second core
 // is otherwise idle. Each test process then gets one kernel thread (unless HEED_THREADS says
 // otherwise), since two processes spinning two OpenMP threads each on two cores slow each other.
