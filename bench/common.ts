@@ -69,3 +69,9 @@ export function parseFlags<K extends string>(spec: Record<K, { default: string; 
   }
   return out;
 }
+
+/** Which vector unit the addon was built for (avx512, avx2 or scalar; none without the addon), since figures differ by machine class. */
+export function addonSimd(addon: { simd?: unknown } | null | undefined): string {
+  if (!addon) return 'none';
+  return typeof addon.simd === 'function' ? (addon.simd as () => string)() : 'unknown';
+}

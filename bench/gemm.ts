@@ -1,6 +1,7 @@
 // SGEMM throughput through the addon's N-API `gemm` (the export the engine calls, so call overhead
 // counts): one JSON line per op × shape, median GFLOP/s over timed samples after warm-up.
 import { loadNative } from '../src/kernels/native.js';
+import { addonSimd } from './common.js';
 import type { Kernels } from '../src/core/kernels.js';
 
 const addon = loadNative();
@@ -10,8 +11,7 @@ if (!addon || typeof addon.gemm !== 'function') {
 }
 const gemm = addon.gemm as Kernels['gemm'];
 const threads = addon.threads();
-// Which vector unit the addon was built for (avx512, avx2 or scalar): figures differ by machine class.
-const simd = typeof addon.simd === 'function' ? (addon.simd as () => string)() : 'unknown';
+const simd = addonSimd(addon);
 
 // Optional arguments MxKxN pick shapes (e.g. `npm run bench -- gemm 8x768x768`).
 const picked = process.argv.slice(2).map((s) => s.split('x').map(Number) as [number, number, number]);

@@ -2,6 +2,7 @@
 // call of the native kernel and of the TypeScript reference (the reference only where one call takes
 // under a few seconds). `npm run bench -- kernels [filter]` runs the kernels whose name contains filter.
 import { loadNative } from '../src/kernels/native.js';
+import { addonSimd } from './common.js';
 import { nativeKernels, refKernels, type Kernels } from '../src/core/kernels.js';
 
 const addon = loadNative();
@@ -11,8 +12,7 @@ if (!addon || !native) {
   process.exit(1);
 }
 const threads = addon.threads();
-// Which vector unit the addon was built for (avx512, avx2 or scalar): figures differ by machine class.
-const simd = typeof addon.simd === 'function' ? (addon.simd as () => string)() : 'unknown';
+const simd = addonSimd(addon);
 const filter = process.argv[2] ?? '';
 const REF_LIMIT_MS = 3000;
 

@@ -7,13 +7,12 @@ import { AdamW } from '../src/nn/optim.js';
 import { crossEntropy, reshape } from '../src/core/ops.js';
 import { backward } from '../src/core/autograd.js';
 import { Rng } from '../src/core/rng.js';
-import { flag, median } from './common.js';
+import { addonSimd, flag, median } from './common.js';
 
 const SHAPES: Record<string, { batch: number; seq: number }> = { tiny: { batch: 8, seq: 256 }, 'llama-tiny': { batch: 8, seq: 256 }, gpt2: { batch: 4, seq: 256 }, 'smollm-135m': { batch: 4, seq: 256 } };
 const name = flag('config', 'tiny') as PresetName, steps = Number(flag('steps', '10'));
 const addon = loadNative();
-// Which vector unit the addon was built for (avx512, avx2 or scalar; none without the addon).
-const simd = addon ? (typeof addon.simd === 'function' ? (addon.simd as () => string)() : 'unknown') : 'none';
+const simd = addonSimd(addon);
 const cfg = PRESETS[name];
 if (!cfg) throw new Error(`unknown config ${name}`);
 const { batch: B, seq: T } = SHAPES[name]!;

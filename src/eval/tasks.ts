@@ -85,9 +85,14 @@ export function evalSets(seed: number, perFamily: number): EvalSets {
 
 export interface ModelScores { heldout: TaskReport; zeroShot: TaskReport }
 
+/** Refuses, naming the folder, a model that cannot be asked in chat turns. */
+export function requireChatTemplate(tok: TokenizerFolder, dir: string): void {
+  if (!tok.chatTemplate) throw new Error(`${dir}: the model has no chat template (tokenizer_config.json chat_template or chat_template.jinja); evaluation asks in chat turns`);
+}
+
 export function scoreModel(dir: string, adapter: string | undefined, sets: EvalSets, maxNewTokens = 32): ModelScores {
   const { model, tok } = loadModel(dir, { adapter });
-  if (!tok.chatTemplate) throw new Error(`${dir}: the model has no chat template (tokenizer_config.json chat_template or chat_template.jinja); evaluation asks in chat turns`);
+  requireChatTemplate(tok, dir);
   return {
     heldout: evaluateTasks(model, tok, sets.heldout, sets.families, { maxNewTokens }),
     zeroShot: evaluateTasks(model, tok, sets.zeroShot, sets.families, { maxNewTokens }),

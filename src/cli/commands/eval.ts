@@ -4,7 +4,7 @@
 // self-contained HTML report.
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { evalSets } from '../../eval/tasks.js';
+import { evalSets, requireChatTemplate } from '../../eval/tasks.js';
 import { evaluateStage, winRate } from '../../eval/stages.js';
 import { builtinIfevalPrompts, readIfevalPrompts } from '../../eval/ifeval.js';
 import { writeReport } from '../../eval/report.js';
@@ -39,12 +39,12 @@ export function register(program: Command): void {
       const rm = o.rewardModel ? loadModel(o.rewardModel) : undefined;
       if (rm && rm.model.cfg.head !== 'score') throw new Error(`${o.rewardModel}: not a reward model (config.json architectures is not …ForSequenceClassification)`);
       const m = loadModel(o.model, { adapter: o.adapter });
-      if (!m.tok.chatTemplate) throw new Error(`${o.model}: the model has no chat template (tokenizer_config.json chat_template or chat_template.jinja); evaluation asks in chat turns`);
+      requireChatTemplate(m.tok, o.model);
       const ifeval = o.ifevalFile ? readIfevalPrompts(o.ifevalFile) : o.ifeval ? builtinIfevalPrompts({ seed: o.seed, n: o.ifeval }) : [];
       const s = evaluateStage(m.model, m.tok, sets, { maxNewTokens: o.maxNewTokens, ifeval, ...(rm ? { rm } : {}) });
       if (o.baseline) {
         const b = loadModel(o.baseline, { adapter: o.baselineAdapter });
-        if (!b.tok.chatTemplate) throw new Error(`${o.baseline}: the baseline has no chat template; evaluation asks in chat turns`);
+        requireChatTemplate(b.tok, o.baseline);
         const base = evaluateStage(b.model, b.tok, sets, { maxNewTokens: o.maxNewTokens });
         s.row.win_rate_vs_sft = await winRate(s.heldout, base.heldout, sets);
       }
