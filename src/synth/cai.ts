@@ -56,6 +56,8 @@ export interface SlCaiStats {
   prompts: number; rounds: number; requests: number; cache_hits: number;
   /** prompts whose final revision was empty (no SFT example written) */
   empty: number;
+  /** requests asked again with a smaller max_tokens to fit the model's context; chains stopped early because a critique or revision prompt alone did not fit */
+  shrunk: number; too_long: number;
   written: number; seconds: number;
 }
 
@@ -69,22 +71,28 @@ export async function slCai(prompts: readonly TaskPrompt[], rounds: number, o: C
   const seed = o.seed ?? 0, t0 = Date.now(), hits0 = o.client.cacheHits;
   const draw = new PrincipleDraw(o.constitution.principles, seed);
   const plan = prompts.map(() => Array.from({ length: rounds }, () => draw.next()));
-  let requests = 0, done = 0;
-  const say = async (messages: ChatMessage[], key: string): Promise<string> => {
+  let requests = 0, done = 0, shrunk = 0, tooLong = 0;
+  // null: the conversation alone does not fit the model's context
+  const say = async (messages: ChatMessage[], key: string): Promise<string | null> => {
     requests++;
-    const r = await o.client.chat({ model: o.model, messages, temperature: o.temperature ?? 0.7, max_tokens: o.maxTokens ?? 256, seed: seedOf(seed, key) });
-    return (r.choices[0]?.text ?? '').trim();
+    const r = await o.client.chatWithin({ model: o.model, messages, temperature: o.temperature ?? 0.7, max_tokens: o.maxTokens ?? 256, seed: seedOf(seed, key) });
+    if (!r) { tooLong++; return null; }
+    if (r.shrunk) shrunk++;
+    return (r.result.choices[0]?.text ?? '').trim();
   };
   const chains = await Promise.all(prompts.map(async (p, i) => {
     const msgs: ChatMessage[] = p.messages.map((m) => ({ role: m.role, content: m.content }));
-    const initial = await say(msgs, `${i}:response`);
+    const initial = (await say(msgs, `${i}:response`)) ?? '';
     let response = initial;
     const rs: CaiRound[] = [];
+    // a round whose critique or revision does not fit the context ends the chain at the last revision
     for (let r = 0; r < rounds; r++) {
       const pr = plan[i]![r]!;
       const conv: ChatMessage[] = [...msgs, { role: 'assistant', content: response || '(no answer)' }, { role: 'user', content: critiqueRequest(pr) }];
       const critique = await say(conv, `${i}:${r}:critique`);
+      if (critique === null) break;
       const revision = await say([...conv, { role: 'assistant', content: critique || '(no critique)' }, { role: 'user', content: revisionRequest(pr) }], `${i}:${r}:revision`);
+      if (revision === null) break;
       rs.push({ principle: pr.id, critique, revision });
       response = revision;
     }
@@ -99,7 +107,7 @@ export async function slCai(prompts: readonly TaskPrompt[], rounds: number, o: C
       provenance: { source: 'sl-cai', model: o.model, principles: c.rounds.map((r) => r.principle), initial: c.initial, rounds: c.rounds, prompt: i },
     });
   });
-  return { records, stats: { prompts: prompts.length, rounds, requests, cache_hits: o.client.cacheHits - hits0, empty: prompts.length - records.length, written: records.length, seconds: (Date.now() - t0) / 1000 } };
+  return { records, stats: { prompts: prompts.length, rounds, requests, cache_hits: o.client.cacheHits - hits0, empty: prompts.length - records.length, shrunk, too_long: tooLong, written: records.length, seconds: (Date.now() - t0) / 1000 } };
 }
 
 export interface RlCaiStats {

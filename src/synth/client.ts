@@ -49,7 +49,23 @@ export interface ClientOptions {
 
 /** An error from an endpoint after retries, with its HTTP status when there was one. */
 export class EndpointError extends Error {
-  constructor(message: string, readonly status: number | null) { super(message); this.name = 'EndpointError'; }
+  constructor(message: string, readonly status: number | null, readonly code: string | null = null) { super(message); this.name = 'EndpointError'; }
+  /** The endpoint refused the request because the prompt plus max_tokens do not fit the model's context. */
+  get contextLength(): boolean {
+    return this.status === 400 && (this.code === 'context_length_exceeded' || /maximum context length|context length|context window/i.test(this.message));
+  }
+}
+
+/**
+ * From an OpenAI-style context-length message ("maximum context length is 512 tokens … your request
+ * has 480 input tokens", vLLM's "… you requested 600 tokens (480 in the messages, 120 in the
+ * completion)"), the most max_tokens that fits; null when the message does not say.
+ */
+export function fittingMaxTokens(message: string): number | null {
+  const ctx = /maximum context length is (\d+)/i.exec(message)?.[1];
+  const input = /(\d+) input tokens|prompt has (\d+) tokens|\((\d+) in the messages/i.exec(message);
+  if (!ctx || !input) return null;
+  return Number(ctx) - Number(input[1] ?? input[2] ?? input[3]);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -121,6 +137,28 @@ export class OpenAIClient {
     } finally { this.release(); }
   }
 
+  /**
+   * chat(), but a request whose max_tokens does not fit beside its prompt is asked again with the
+   * max_tokens the endpoint's error names (or half, when it names none), down to `minTokens`.
+   * Answers null when even that does not fit (the prompt alone is too long), so the caller can skip it.
+   */
+  async chatWithin(req: ChatRequest, minTokens = 1): Promise<{ result: ChatResult; maxTokens: number | undefined; shrunk: boolean } | null> {
+    let r = req, shrunk = false;
+    for (;;) {
+      try {
+        return { result: await this.chat(r), maxTokens: r.max_tokens, shrunk };
+      } catch (err) {
+        if (!(err instanceof EndpointError && err.contextLength)) throw err;
+        const asked = r.max_tokens;
+        if (asked === undefined || asked <= minTokens) return null;
+        const fit = fittingMaxTokens(err.message);
+        const next = fit !== null && fit < asked ? fit : Math.floor(asked / 2);
+        if (next < minTokens) return null;
+        r = { ...r, max_tokens: next }; shrunk = true;
+      }
+    }
+  }
+
   private async post(req: ChatRequest): Promise<ChatResult> {
     const retries = this.o.retries ?? 4;
     let wait = this.o.backoffMs ?? 500, last: EndpointError | null = null;
@@ -140,8 +178,8 @@ export class OpenAIClient {
           this.served[e]!++;
           return parseChat(text, this.endpoints[e]!);
         }
-        const msg = errorMessage(text);
-        last = new EndpointError(`${this.endpoints[e]}: HTTP ${r.status}${msg ? `: ${msg}` : ''}`, r.status);
+        const { msg, code } = errorMessage(text);
+        last = new EndpointError(`${this.endpoints[e]}: HTTP ${r.status}${msg ? `: ${msg}` : ''}`, r.status, code);
         if (r.status !== 429 && r.status < 500) throw last; // a bad request does not get better by asking again
         const after = retryAfterMs(r.headers.get('retry-after'));
         if (attempt < retries) await sleep(after ?? wait);
@@ -159,8 +197,11 @@ export class OpenAIClient {
   }
 }
 
-function errorMessage(text: string): string {
-  try { return String((JSON.parse(text) as { error?: { message?: string } }).error?.message ?? '').slice(0, 300); } catch { return text.slice(0, 200); }
+function errorMessage(text: string): { msg: string; code: string | null } {
+  try {
+    const e = (JSON.parse(text) as { error?: { message?: string; code?: unknown } }).error;
+    return { msg: String(e?.message ?? '').slice(0, 300), code: typeof e?.code === 'string' ? e.code : null };
+  } catch { return { msg: text.slice(0, 200), code: null }; }
 }
 
 function parseChat(text: string, endpoint: string): ChatResult {

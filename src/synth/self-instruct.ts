@@ -207,6 +207,8 @@ export interface SelfInstructStats {
   classification: number;
   /** kept instructions for which the model wrote at least one valid instance, and the instances */
   tasks_with_instances: number; no_instances: number; instances: number;
+  /** requests asked again with a smaller max_tokens to fit the model's context, and requests skipped because the prompt alone did not fit */
+  shrunk: number; too_long: number;
   seconds: number;
   /** requests per second and kept instructions per second over the run */
   requests_per_s: number; kept_per_s: number;
@@ -255,10 +257,15 @@ export async function selfInstruct(seeds: readonly SeedTask[], o: SelfInstructOp
   const t0 = Date.now(), hits0 = o.client.cacheHits;
   const filtered = Object.fromEntries(FILTERS.map((f) => [f, 0])) as Record<FilterName, number>;
   const kept: GeneratedTask[] = [], pool = seeds.map((s) => s.instruction), pending: Array<Promise<void>> = [];
-  let requests = 0, genRequests = 0, generated = 0, rounds = 0;
+  let requests = 0, genRequests = 0, generated = 0, rounds = 0, shrunk = 0, tooLong = 0;
+  // a request that does not fit the context is asked again with fewer tokens; one whose prompt alone
+  // does not fit answers nothing (an empty, finished reply) and is counted
   const chat = async (content: string, extra: { temperature: number; top_p?: number; max_tokens: number; stop: string[]; seed: number }): Promise<ChatResult> => {
     requests++;
-    return o.client.chat({ model: o.model, messages: [{ role: 'user', content }], ...extra });
+    const r = await o.client.chatWithin({ model: o.model, messages: [{ role: 'user', content }], ...extra });
+    if (!r) { tooLong++; return { choices: [{ text: '', finish: 'stop' }], endpoint: '', cached: false }; }
+    if (r.shrunk) shrunk++;
+    return r.result;
   };
   // a kept instruction's own requests: classification, then instances by the matching template
   const complete = async (task: GeneratedTask): Promise<void> => {
@@ -309,7 +316,7 @@ export async function selfInstruct(seeds: readonly SeedTask[], o: SelfInstructOp
       classification: kept.filter((t) => t.is_classification).length,
       tasks_with_instances: withInstances.length, no_instances: kept.length - withInstances.length,
       instances: withInstances.reduce((a, t) => a + t.instances.length, 0),
-      seconds, requests_per_s: seconds > 0 ? requests / seconds : 0, kept_per_s: seconds > 0 ? kept.length / seconds : 0,
+      shrunk, too_long: tooLong, seconds, requests_per_s: seconds > 0 ? requests / seconds : 0, kept_per_s: seconds > 0 ? kept.length / seconds : 0,
     },
   };
 }

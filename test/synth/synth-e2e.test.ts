@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../serve/helpers.js';
-import { OpenAIClient } from '../../src/synth/client.js';
+import { OpenAIClient, fittingMaxTokens } from '../../src/synth/client.js';
 import { FILTERS, loadSeedTasks, selfInstruct, selfInstructRecords } from '../../src/synth/self-instruct.js';
 import { critiqueRequest, revisionRequest, rlCai, slCai } from '../../src/synth/cai.js';
 import { loadConstitution } from '../../src/align/judges.js';
@@ -54,6 +54,25 @@ test('Self-Instruct through heed serve: statistics add up, JSONL loads, and a ca
   const r3 = await selfInstruct(seeds, { ...SI, client: more, target: 2, maxRequests: 16 });
   assert.ok(r3.stats.cache_hits >= s.requests, 'everything the first run asked is answered from the cache');
   assert.equal(more.served[0], r3.stats.requests - r3.stats.cache_hits);
+});
+
+test('requests that do not fit the context: asked again with the max_tokens the server names, or skipped when the prompt alone is too long', async () => {
+  const url = await serve(), seeds = loadSeedTasks(), ctx = 512;
+  const client = new OpenAIClient({ endpoints: [url] });
+  const fits = await client.chatWithin({ model: 'tiny', messages: [{ role: 'user', content: 'Name a sea creature.' }], max_tokens: 10 * ctx, temperature: 0, seed: 1 });
+  assert.ok(fits && fits.shrunk && fits.maxTokens! < ctx && fits.maxTokens! > ctx - 40, `asked again with ${fits?.maxTokens}`);
+  assert.ok(fits.result.choices[0]!.text.length > 0);
+  const long = await client.chatWithin({ model: 'tiny', messages: [{ role: 'user', content: 'word '.repeat(2 * ctx) }], max_tokens: 8, seed: 1 });
+  assert.equal(long, null, 'a prompt longer than the context cannot be made to fit');
+  await assert.rejects(client.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 * ctx }), (e: Error & { contextLength?: boolean; code?: string }) => e.contextLength === true && e.code === 'context_length_exceeded');
+  assert.equal(fittingMaxTokens("This model's maximum context length is 4096 tokens. However, you requested 4200 tokens (4000 in the messages, 200 in the completion)."), 96, "vLLM's wording");
+  assert.equal(fittingMaxTokens('something else went wrong'), null);
+
+  // a Self-Instruct run whose max_tokens exceeds the context finishes, every long request shrunk to fit
+  const { stats: s } = await selfInstruct(seeds, { ...SI, maxTokens: 4 * ctx, client, target: 1, maxRequests: 4 });
+  assert.ok(s.shrunk >= 4, `${s.shrunk} requests shrunk`);
+  assert.equal(s.too_long, 0);
+  assert.equal(s.generated, s.kept + FILTERS.reduce((a, f) => a + s.filtered[f], 0));
 });
 
 test('SL-CAI: critique and revision requests under drawn principles; the final revisions load as SFT data', async () => {
