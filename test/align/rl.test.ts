@@ -86,6 +86,25 @@ test('GRPO with LoRA on verifiable + rules rewards: adapters train, the base sta
   assert.equal(cfg.peft_type, 'LORA');
 });
 
+// The reward the policy is trained on goes up: a frozen, randomly initialised reward model scores
+// each reply by its text, a landscape the policy can climb only if the gradients point the right
+// way (a flipped sign in the clipped objective or the advantages makes it fall). Scores are the
+// greedy replies' on the prompts, before the first update and after the last.
+for (const stage of ['ppo', 'grpo'] as const) {
+  test(`${stage.toUpperCase()} raises the score of the reward model it is trained against`, () => {
+    const common = { prompts, evalPrompts: prompts, rewards: ['model' as const], rewardModel: rm, promptsPerIteration: 8, maxNewTokens: 4, endPenalty: 0, klCoef: 0, evalEvery: 100, evalPerFamily: 8, warmup: 0, lr: 3e-3 };
+    const r = stage === 'ppo'
+      ? { ...loadRecipe(PpoSchema, 'ppo'), ...common, iterations: 12, miniBatch: 8, ptxCoef: 0 }
+      : { ...loadRecipe(GrpoSchema, 'grpo'), ...common, iterations: 12, groupSize: 4, miniBatch: 16 };
+    const res = trainRl(r, base, { out: join(root, `${stage}-climb`), quiet: true }, () => {});
+    const rows = readFileSync(join(root, `${stage}-climb`, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { score: number });
+    const mean = (xs: Array<{ score: number }>) => xs.reduce((a, x) => a + x.score, 0) / xs.length;
+    console.log(`${stage}: greedy score ${res.before.score.toFixed(3)} -> ${res.after.score.toFixed(3)}; rollout score ${mean(rows.slice(0, 3)).toFixed(3)} -> ${mean(rows.slice(-3)).toFixed(3)}`);
+    assert.ok(res.after.score > res.before.score + 0.05, `greedy score ${res.before.score} → ${res.after.score}`);
+    assert.ok(mean(rows.slice(-3)) > mean(rows.slice(0, 3)), 'the rollouts score higher at the end than at the start');
+  });
+}
+
 test('DPO end to end on rankings: the implicit-reward accuracy on the training pairs rises', () => {
   const rankings = Array.from({ length: 8 }, (_, i) => ({
     messages: [{ role: 'user' as const, content: `What is ${i} plus 1?` }],
