@@ -4,6 +4,8 @@
 // is bound by the bytes of weights read, so half the bytes is twice the speed.
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <vector>
 #include "common.h"
 #if defined(__AVX512F__) || defined(__AVX2__) || defined(__F16C__)
 #include <immintrin.h>
@@ -197,6 +199,92 @@ Napi::Value LinearQ8(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Bytes of a typed array's view, wherever it sits in its buffer.
+inline uint8_t* viewData(const Napi::Value& v, size_t& bytes) {
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  bytes = t.ByteLength();
+  return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+}
+
+// linearMulti(x, ws, kind, outs, rows, I): outs[i] (rows×O_i) = x·W_iᵀ for several weights that read
+// the same x (q/k/v, gate/up), in one pass of the threads over all of them: the rows of every W are
+// split between threads as one list, so each call's fork and join and each thread's share are paid
+// once, and small matrices (k/v with few KV heads) still use every core. kind: 0 f32, 1 f16, 2 bf16,
+// 3 q8_0; rows at most 16 (decoding).
+Napi::Value LinearMulti(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const float* x = F32(info[0]);
+  Napi::Array ws = info[1].As<Napi::Array>(), outs = info[3].As<Napi::Array>();
+  const int kind = (int)Int(info[2]);
+  const int64_t rows = Int(info[4]), I = Int(info[5]);
+  const uint32_t n = ws.Length();
+  if (n != outs.Length() || kind < 0 || kind > 3 || rows < 1 || rows > 16 || I < 1 || (kind == 3 && I % kQ8Block)) {
+    Napi::RangeError::New(env, "linearMulti: bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<const uint8_t*> W(n);
+  std::vector<float*> out(n);
+  std::vector<int64_t> O(n), start(n + 1, 0);
+  for (uint32_t i = 0; i < n; i++) {
+    size_t wb, ob;
+    W[i] = viewData(ws.Get(i), wb);
+    out[i] = reinterpret_cast<float*>(viewData(outs.Get(i), ob));
+    const size_t rowBytes = kind == 0 ? I * 4 : kind == 3 ? (I / kQ8Block) * kQ8Bytes : I * 2;
+    O[i] = (int64_t)(wb / rowBytes);
+    if (wb % rowBytes || ob != (size_t)(rows * O[i] * 4)) {
+      Napi::RangeError::New(env, "linearMulti: weight " + std::to_string(i) + " or its output does not match rows and I").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    start[i + 1] = start[i] + O[i];
+  }
+  const int64_t total = start[n];
+  const int nt = total * I >= (1 << 15) ? (int)std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, total / 8)) : 1;
+  // thread t computes rows [lo, hi) of the concatenation, cut at multiples of 8 rows
+  auto run = [&](int t) {
+    const int64_t lo = (total * t / nt) & ~int64_t(7), hi = t == nt - 1 ? total : (total * (t + 1) / nt) & ~int64_t(7);
+    for (uint32_t i = 0; i < n; i++) {
+      const int64_t o0 = std::max(lo, start[i]) - start[i], o1 = std::min(hi, start[i + 1]) - start[i];
+      if (o0 >= o1) continue;
+      if (kind == 0) {
+        const float* w = reinterpret_cast<const float*>(W[i]);
+        sgemm(false, true, rows, o1 - o0, I, x, I, w + o0 * I, I, out[i] + o0, O[i], 0.f, false);
+        continue;
+      }
+      for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
+        const int64_t R = std::min(kMaxRows, rows - r0);
+        const float* xr = x + r0 * I;
+        float* orow = out[i] + r0 * O[i];
+        if (kind == 3) {
+          switch (R) {
+            case 1: q8Rows<1>(xr, W[i], orow, o0, o1, O[i], I); break;
+            case 2: q8Rows<2>(xr, W[i], orow, o0, o1, O[i], I); break;
+            case 3: q8Rows<3>(xr, W[i], orow, o0, o1, O[i], I); break;
+            default: q8Rows<4>(xr, W[i], orow, o0, o1, O[i], I); break;
+          }
+        } else {
+          const uint16_t* w = reinterpret_cast<const uint16_t*>(W[i]);
+          switch ((kind == 2 ? 8 : 0) + (int)R) {
+            case 1: halfRows<false, 1>(xr, w, orow, o0, o1, O[i], I); break;
+            case 2: halfRows<false, 2>(xr, w, orow, o0, o1, O[i], I); break;
+            case 3: halfRows<false, 3>(xr, w, orow, o0, o1, O[i], I); break;
+            case 4: halfRows<false, 4>(xr, w, orow, o0, o1, O[i], I); break;
+            case 9: halfRows<true, 1>(xr, w, orow, o0, o1, O[i], I); break;
+            case 10: halfRows<true, 2>(xr, w, orow, o0, o1, O[i], I); break;
+            case 11: halfRows<true, 3>(xr, w, orow, o0, o1, O[i], I); break;
+            default: halfRows<true, 4>(xr, w, orow, o0, o1, O[i], I); break;
+          }
+        }
+      }
+    }
+  };
+  if (nt <= 1) run(0);
+  else {
+#pragma omp parallel num_threads(nt)
+    run(omp_get_thread_num());
+  }
+  return env.Undefined();
+}
+
 // dequantQ8(blocks, out, n): out = the q8_0 values (prefill and other many-row products widen W once).
 Napi::Value DequantQ8(const Napi::CallbackInfo& info) {
   const uint8_t* W = info[0].As<Napi::Uint8Array>().Data();
@@ -218,6 +306,7 @@ void RegisterGemv(Napi::Env env, Napi::Object exports) {
   exports.Set("linearHalf", Napi::Function::New(env, LinearHalf));
   exports.Set("linearQ8", Napi::Function::New(env, LinearQ8));
   exports.Set("dequantQ8", Napi::Function::New(env, DequantQ8));
+  exports.Set("linearMulti", Napi::Function::New(env, LinearMulti));
 }
 
 }  // namespace heed

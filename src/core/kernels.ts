@@ -114,6 +114,11 @@ export interface Kernels {
   linearQ8(x: Float32Array, blocks: Uint8Array, out: Float32Array, rows: number, O: number, I: number): void;
   /** out (n) = the values of n weights in q8_0 blocks. */
   dequantQ8(blocks: Uint8Array, out: Float32Array, n: number): void;
+  /**
+   * outs[i] (rows×O_i) = x (rows×I)·W_iᵀ for several weights that read the same x (q/k/v, gate/up),
+   * all stored alike (kind 0 f32, 1 f16, 2 bf16, 3 q8_0), rows ≤ 16: one pass of the threads over all.
+   */
+  linearMulti(x: Float32Array, ws: Array<Float32Array | Uint16Array | Uint8Array>, kind: 0 | 1 | 2 | 3, outs: Float32Array[], rows: number, I: number): void;
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -420,6 +425,19 @@ export const refKernels: Kernels = {
       for (let i = 0; i < I; i++) s += x[r * I + i]! * wf[o * I + i]!;
       out[r * O + o] = s;
     }
+  },
+
+  linearMulti(x, ws, kind, outs, rows, I) {
+    ws.forEach((w, i) => {
+      const out = outs[i]!, O = out.length / rows;
+      if (kind === 3) refKernels.linearQ8(x, w as Uint8Array, out, rows, O, I);
+      else if (kind !== 0) refKernels.linearHalf(x, w as Uint16Array, kind === 2, out, rows, O, I);
+      else for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) {
+        let s = 0;
+        for (let j = 0; j < I; j++) s += x[r * I + j]! * (w as Float32Array)[o * I + j]!;
+        out[r * O + o] = s;
+      }
+    });
   },
 
   linearQ8(x, blocks, out, rows, O, I) {

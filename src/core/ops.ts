@@ -2,7 +2,7 @@
 // what its gradient rule (grad.ts) needs. Shapes are in each op's doc comment; a shape error names
 // the op and the shapes involved.
 import { Tensor, sizeOf, shapeStr } from './tensor.js';
-import { record } from './autograd.js';
+import { isGradEnabled, record } from './autograd.js';
 import { K } from './kernels.js';
 import { broadcastShapes, broadcastKind, broadcastIndex, permuteCopy } from './shape.js';
 import type { Rng } from './rng.js';
@@ -269,6 +269,31 @@ export function linear(x: Tensor, w: Tensor | NF4Weight | Q8Weight, bias: Tensor
   if (bias) K().addBias(out, bias.f32, rows, O);
   const inputs = [x, ...(isNF4(w) ? [] : [w]), ...(bias ? [bias] : [])];
   return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', inputs, { w, rows, I, O });
+}
+
+/**
+ * Several linears on one input, [x·W_iᵀ + b_i]: decoding's q/k/v and gate/up. With no gradient to
+ * record, a few rows and weights stored alike (f32, f16, bf16 or q8_0), one kernel call runs them all
+ * (one pass of the threads over every W); otherwise each is a linear() of its own.
+ */
+export function linears(x: Tensor, ws: ReadonlyArray<Tensor | NF4Weight | Q8Weight>, biases: ReadonlyArray<Tensor | null>): Tensor[] {
+  const I = x.shape[x.ndim - 1]!, rows = x.size / I;
+  const kindOf = (w: Tensor | NF4Weight | Q8Weight): 0 | 1 | 2 | 3 | -1 =>
+    isQ8(w) ? 3 : isNF4(w) ? -1 : w.dtype === 'f32' ? 0 : w.dtype === 'f16' ? 1 : w.dtype === 'bf16' ? 2 : -1;
+  const kind = kindOf(ws[0]!), noRecord = !isGradEnabled() || (!x.requiresGrad && ws.every((w) => isQ8(w) || !(w as Tensor).requiresGrad));
+  const fused = ws.length > 1 && rows <= DECODE_ROWS && kind >= 0 && noRecord && x.dtype === 'f32'
+    && ws.every((w) => kindOf(w) === kind && w.shape.length === 2 && w.shape[1] === I && (kind !== 3 || I % 32 === 0));
+  if (!fused) return ws.map((w, i) => linear(x, w, biases[i] ?? null));
+  const outs = ws.map((w) => new Float32Array(rows * w.shape[0]!));
+  K().linearMulti(x.f32, ws.map((w) => (isQ8(w) ? w.blocks : (w as Tensor).data as Float32Array | Uint16Array)), kind as 0 | 1 | 2 | 3, outs, rows, I);
+  return ws.map((w, i) => {
+    const O = w.shape[0]!, b = biases[i] ?? null;
+    if (b) {
+      if (b.size !== O) fail('linear', `bias ${shapeStr(b.shape)} does not match weight ${shapeStr(w.shape)}`);
+      K().addBias(outs[i]!, b.f32, rows, O);
+    }
+    return new Tensor(outs[i]!, [...x.shape.slice(0, -1), O]);
+  });
 }
 
 // ---------------------------------------------------------------- embedding, norms, activations

@@ -252,6 +252,16 @@ export class Transformer {
     return op.linear(x, q ?? this.p(wn), b);
   }
 
+  /**
+   * Linear layers that read the same input (q/k/v, gate/up): with no adapter attached (or adapters
+   * off) and no NF4 base, one op.linears call, which decoding runs as one kernel over all of them.
+   */
+  private projs(x: Tensor, prefixes: readonly string[], training: boolean, adapters: boolean): Tensor[] {
+    const plain = prefixes.every((p) => !this.frozenNF4.has(`${p}.weight`) && !(adapters && this.lora.has(`${p}.weight`)));
+    if (!plain) return prefixes.map((p) => this.proj(x, p, training, adapters));
+    return op.linears(x, prefixes.map((p) => this.p(`${p}.weight`)), prefixes.map((p) => this.bias(`${p}.bias`)));
+  }
+
   private norm(x: Tensor, prefix: string): Tensor {
     const w = this.p(`${prefix}.weight`), eps = this.cfg.normEps;
     return this.cfg.norm === 'rms' ? op.rmsNorm(x, w, eps) : op.layerNorm(x, w, this.bias(`${prefix}.bias`), eps);
@@ -317,15 +327,15 @@ export class Transformer {
     for (let i = 0; i < c.nLayer; i++) {
       const L = `model.layers.${i}`;
       const h = this.norm(x, `${L}.input_layernorm`);
-      let q = op.reshape(this.proj(h, `${L}.self_attn.q_proj`, training, ad), [B, T, H, D]);
-      let k = op.reshape(this.proj(h, `${L}.self_attn.k_proj`, training, ad), [B, T, Hkv, D]);
-      const v = op.reshape(this.proj(h, `${L}.self_attn.v_proj`, training, ad), [B, T, Hkv, D]);
+      const [qf, kf, vf] = this.projs(h, [`${L}.self_attn.q_proj`, `${L}.self_attn.k_proj`, `${L}.self_attn.v_proj`], training, ad);
+      let q = op.reshape(qf!, [B, T, H, D]), k = op.reshape(kf!, [B, T, Hkv, D]);
+      const v = op.reshape(vf!, [B, T, Hkv, D]);
       if (rope) { q = op.rope(q, positions, rope); k = op.rope(k, positions, rope); }
       const att = cache ? this.cachedAttention(q, k, v, cache, slots!, i, o.keyMask ?? null) : op.attention(q, k, v, { keyMask: o.keyMask ?? null, keyStart });
       x = op.add(x, this.proj(op.reshape(att, [B, T, H * D]), `${L}.self_attn.o_proj`, training, ad));
       const h2 = this.norm(x, `${L}.post_attention_layernorm`);
       const m = c.mlp === 'swiglu'
-        ? op.swiglu(this.proj(h2, `${L}.mlp.gate_proj`, training, ad), this.proj(h2, `${L}.mlp.up_proj`, training, ad))
+        ? op.swiglu(...(this.projs(h2, [`${L}.mlp.gate_proj`, `${L}.mlp.up_proj`], training, ad) as [Tensor, Tensor]))
         : op.gelu(this.proj(h2, `${L}.mlp.up_proj`, training, ad));
       x = op.add(x, this.proj(m, `${L}.mlp.down_proj`, training, ad));
     }

@@ -11,7 +11,7 @@ import { loadNative } from '../../src/kernels/native.js';
 import { nativeKernels, refKernels, useBackend, type Kernels } from '../../src/core/kernels.js';
 import { f16BitsToF32, f32ToBf16, f32ToF16 } from '../../src/core/dtype.js';
 import { q8Weight } from '../../src/core/q8.js';
-import { linear } from '../../src/core/ops.js';
+import { linear, linears } from '../../src/core/ops.js';
 import { Tensor } from '../../src/core/tensor.js';
 
 loadNative();
@@ -90,5 +90,34 @@ test('linear() reads q8_0 and half weights as stored for ≤ 16 rows and widens 
     const x = new Tensor(randn(I), [1, I]);
     x.requiresGrad = true;
     assert.throws(() => linear(x, q), /q8_0 weights are for inference/);
+  } finally { if (prev) useBackend(prev as 'ref' | 'native'); }
+});
+
+test('linears() runs q/k/v-like weights in one call, equal to one linear() each, for every storage kind and 1-16 rows', () => {
+  const prev = native ? useBackend('native') : null;
+  try {
+    // three weights of unequal height (q and two smaller k/v), I a multiple of 32 for q8_0
+    const I = 96, Os = [48, 16, 16], wf = Os.map((O) => randn(O * I)), biases = Os.map((O, i) => (i === 1 ? null : new Tensor(randn(O), [O])));
+    const kinds: Record<string, Array<Tensor | ReturnType<typeof q8Weight>>> = {
+      f32: wf.map((w, i) => new Tensor(w, [Os[i]!, I])),
+      f16: wf.map((w, i) => new Tensor(f32ToF16(w), [Os[i]!, I], 'f16')),
+      bf16: wf.map((w, i) => new Tensor(f32ToBf16(w), [Os[i]!, I], 'bf16')),
+      q8_0: wf.map((w, i) => q8Weight(w, [Os[i]!, I])),
+    };
+    for (const [kind, ws] of Object.entries(kinds)) {
+      for (const rows of [1, 2, 5, 16, 17]) {
+        const x = new Tensor(randn(rows * I), [rows, I]);
+        const fused = linears(x, ws, biases);
+        ws.forEach((w, i) => {
+          const want = linear(x, w, biases[i]).f32, got = fused[i]!;
+          assert.deepEqual(got.shape, [rows, Os[i]]);
+          got.f32.forEach((v, j) => assert.ok(Math.abs(v - want[j]!) <= 1e-5 * (1 + Math.abs(want[j]!)), `${kind} rows ${rows} weight ${i} [${j}] ${v} vs ${want[j]}`));
+        });
+      }
+    }
+    // many rows of output split between threads: a weight taller than one thread's share
+    const big = [randn(1000 * I), randn(24 * I)].map((w, i) => new Tensor(w, [i ? 24 : 1000, I])), x = new Tensor(randn(I), [1, I]);
+    const [a, b] = linears(x, big, [null, null]);
+    [a!, b!].forEach((t, i) => { const want = linear(x, big[i]!).f32; t.f32.forEach((v, j) => assert.ok(Math.abs(v - want[j]!) <= 1e-5 * (1 + Math.abs(want[j]!)))); });
   } finally { if (prev) useBackend(prev as 'ref' | 'native'); }
 });
