@@ -147,14 +147,19 @@ export type DpoLossType = 'sigmoid' | 'ipo';
 /**
  * DPO (Rafailov et al. 2023), summed over pairs, with h = (log π_c − log π_ref,c) − (log π_r − log π_ref,r):
  *   sigmoid: −log σ(β·h)        IPO (Azar et al. 2023): (h − 1/(2β))²
- * Implicit rewards β·(log π − log π_ref) of each side are returned for the logs.
+ * With rpo, α times the chosen response's negative log-likelihood per token is added (RPO). Implicit
+ * rewards β·(log π − log π_ref) of each side, and Σ of that per-token NLL, are returned for the logs.
  */
-export function dpoLoss(chosen: Tensor, rejected: Tensor, refChosen: Float32Array, refRejected: Float32Array, beta: number, type: DpoLossType = 'sigmoid'): { loss: Tensor; rewardsChosen: Float32Array; rewardsRejected: Float32Array } {
+export function dpoLoss(chosen: Tensor, rejected: Tensor, refChosen: Float32Array, refRejected: Float32Array, beta: number, type: DpoLossType = 'sigmoid', rpo?: { alpha: number; chosenLengths: Float32Array }): { loss: Tensor; rewardsChosen: Float32Array; rewardsRejected: Float32Array; nll: number } {
   const shape = chosen.shape;
   const lc = op.sub(chosen, Tensor.from(refChosen, shape)), lr = op.sub(rejected, Tensor.from(refRejected, shape));
   const h = op.sub(lc, lr);
-  const loss = type === 'sigmoid' ? op.neg(op.sum(op.logsigmoid(op.scale(h, beta)))) : op.sum(op.square(op.addScalar(h, -1 / (2 * beta))));
-  return { loss, rewardsChosen: lc.f32.map((x) => beta * x), rewardsRejected: lr.f32.map((x) => beta * x) };
+  let loss = type === 'sigmoid' ? op.neg(op.sum(op.logsigmoid(op.scale(h, beta)))) : op.sum(op.square(op.addScalar(h, -1 / (2 * beta))));
+  // RPO (Pang et al. 2024, eq. 3): + α · Σ −log π(y_w|x) / |y_w|
+  const perToken = rpo ? op.mul(chosen, Tensor.from(rpo.chosenLengths.map((n) => -1 / n), shape)) : null;
+  if (rpo && rpo.alpha > 0) loss = op.add(loss, op.scale(op.sum(perToken!), rpo.alpha));
+  const nll = perToken ? perToken.f32.reduce((a, x) => a + x, 0) : 0;
+  return { loss, rewardsChosen: lc.f32.map((x) => beta * x), rewardsRejected: lr.f32.map((x) => beta * x), nll };
 }
 
 // ---------------------------------------------------------------- GRPO

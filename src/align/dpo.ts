@@ -3,6 +3,8 @@
 //
 //   L_DPO = −E log σ(β·[(log π_θ(y_w|x) − log π_ref(y_w|x)) − (log π_θ(y_l|x) − log π_ref(y_l|x))])
 //
+// With rpoAlpha > 0, α times the chosen response's negative log-likelihood per token is added (RPO,
+// Pang et al. 2024), which keeps DPO from lowering the likelihood of the answers it prefers.
 // The reference log-probs are computed once per example before training (the policy at step 0 is
 // the reference, so full fine-tuning needs no second copy of the model; LoRA's reference is the
 // same weights with adapters off). One training loop, as every other stage.
@@ -49,15 +51,16 @@ export function computeReference(model: Transformer, pairs: EncodedPair[], batch
 }
 
 /** DPO's loss over a micro-batch of pairs, summed; stats: implicit rewards, margin, accuracy. */
-export function dpoBatchLoss(model: Transformer, pairs: readonly EncodedPair[], r: Pick<DpoRecipe, 'beta' | 'loss'>, training: boolean): LossReport {
+export function dpoBatchLoss(model: Transformer, pairs: readonly EncodedPair[], r: Pick<DpoRecipe, 'beta' | 'loss'> & { rpoAlpha?: number }, training: boolean): LossReport {
   const lp = pairLogprobs(model, pairs, { grad: training, training });
-  const d = dpoLoss(lp.chosen, lp.rejected, Float32Array.from(pairs, (p) => p.refChosen), Float32Array.from(pairs, (p) => p.refRejected), r.beta, r.loss);
+  const rpo = { alpha: r.rpoAlpha ?? 0, chosenLengths: Float32Array.from(pairs, (p) => p.chosen.length) };
+  const d = dpoLoss(lp.chosen, lp.rejected, Float32Array.from(pairs, (p) => p.refChosen), Float32Array.from(pairs, (p) => p.refRejected), r.beta, r.loss, rpo);
   let acc = 0, margin = 0, rc = 0, rr = 0;
   for (let i = 0; i < pairs.length; i++) {
     const m = d.rewardsChosen[i]! - d.rewardsRejected[i]!;
     acc += m > 0 ? 1 : 0; margin += m; rc += d.rewardsChosen[i]!; rr += d.rewardsRejected[i]!;
   }
-  return { loss: d.loss, count: pairs.length, tokens: lp.tokens, stats: { accuracy: acc, margin, reward_chosen: rc, reward_rejected: rr } };
+  return { loss: d.loss, count: pairs.length, tokens: lp.tokens, stats: { accuracy: acc, margin, reward_chosen: rc, reward_rejected: rr, chosen_nll: d.nll } };
 }
 
 class PairSource implements BatchSource<EncodedPair[]> {
@@ -98,7 +101,7 @@ export function trainDpo(r: DpoRecipe, modelDir: string, rankings: readonly Rank
   const evalPairs = heldPairs.length ? heldPairs : trainPairs.slice(0, 64);
   const before = implicitAccuracy(model, evalPairs, r);
   const steps = r.steps || Math.max(1, Math.ceil((r.epochs * trainPairs.length) / (r.batchSize * r.gradAccum)));
-  log(`dpo (${r.loss}, β=${r.beta}): ${trainPairs.length} training pairs, ${heldPairs.length} held-out; ${r.method}, ${steps} steps`);
+  log(`dpo (${r.loss}${r.rpoAlpha ? ` + RPO α=${r.rpoAlpha}` : ''}, β=${r.beta}): ${trainPairs.length} training pairs, ${heldPairs.length} held-out; ${r.method}, ${steps} steps`);
   const save = (dir: string) => (r.method === 'full' ? saveModel(dir, model, tok.tokenizer, { chatTemplate: tok.chatTemplate?.source ?? null }) : saveAdapter(dir, model, modelDir));
   const res = trainLoop({
     run, params: model.trainable(), data: new PairSource(trainPairs, r.batchSize, r.seed), lossOf: (b) => dpoBatchLoss(model, b, r, true), steps, lr: r.lr,

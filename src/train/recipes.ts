@@ -109,6 +109,7 @@ export const DpoSchema = z.object({
   lora: LoraSchema,
   loss: z.enum(['sigmoid', 'ipo']).describe('sigmoid: DPO\'s −log σ(β·h); ipo: (h − 1/(2β))²'),
   beta: z.number().positive().max(100).describe('strength of the implicit KL leash to the reference (DPO\'s β)'),
+  rpoAlpha: z.number().min(0).max(100).default(0).describe('weight of the chosen response\'s negative log-likelihood per token added to the loss (RPO, Pang et al. 2024; TRL\'s rpo_alpha): keeps the chosen answers likely; 0 = plain DPO/IPO'),
   heldoutFraction: z.number().min(0).max(0.9).describe('share of prompts kept out of training to measure preference accuracy'),
   maxLength: positive.max(1 << 16).describe('most tokens of prompt + response'),
   batchSize: positive.describe('pairs per micro-batch'),

@@ -69,12 +69,12 @@ for (const be of backends) {
     } finally { useBackend(prev as 'ref' | 'native'); }
   });
 
-  for (const kind of ['sigmoid', 'ipo'] as const) test(`DPO (${kind}) loss and gradients match PyTorch (${be})`, () => {
+  for (const kind of ['sigmoid', 'ipo', 'rpo'] as const) test(`DPO (${kind}) loss and gradients match PyTorch (${be})`, () => {
     const prev = useBackend(be);
     try {
       const m = load(`dpo-${kind}.`), d = meta.dpo;
       const pairs: EncodedPair[] = d.pairs.map((p: { prompt: number[]; chosen: number[]; rejected: number[] }, i: number) => ({ ...p, refChosen: d.refChosen[i], refRejected: d.refRejected[i] }));
-      const rep = dpoBatchLoss(m, pairs, { beta: meta[`dpo-${kind}`].beta, loss: kind }, true);
+      const rep = dpoBatchLoss(m, pairs, { beta: meta[`dpo-${kind}`].beta, loss: kind === 'ipo' ? 'ipo' : 'sigmoid', rpoAlpha: meta[`dpo-${kind}`].rpoAlpha }, true);
       close(rep.loss.item(), get(`dpo-${kind}.loss`)[0]!, 'loss');
       backward(rep.loss);
       checkGrads(m, `dpo-${kind}.`, `dpo ${kind}`);
