@@ -129,6 +129,8 @@ export function pretrainValBatches(tok: LoadedModel['tok']['tokenizer'], sources
 
 export interface RlResult {
   outDir: string; iterations: number; seconds: number;
+  /** the time budget stopped the run before its iterations were done */
+  stoppedEarly: boolean;
   /** before the first update and after the last, on the same held-out prompts */
   before: RlEval; after: RlEval;
   /** validation loss on pretraining text before and after (PPO-ptx's alignment tax) */
@@ -202,7 +204,7 @@ export function trainRl(r: RlRecipe, policyDir: string, run0: RunOptions, log: (
   log(`${r.stage}: ${prompts.length} prompts, ${heldout.length} held-out; ${r.method}${lora ? ' (reference: adapters off)' : ` (reference copy ${(referenceBytes / 2 ** 20).toFixed(1)} MB)`}; rewards ${r.rewards.join('+')}; before: score ${before.score.toFixed(3)}, accuracy ${before.accuracy === null ? 'n/a' : (100 * before.accuracy).toFixed(1) + '%'}`);
   const progress = run0.quiet ? null : new Progress(r.stage, r.iterations, { loss: 'score', val: 'held-out score' });
   const time = { rollout: 0, scoring: 0, update: 0 }, t0 = Date.now();
-  let rolloutTokens = 0, last = before;
+  let rolloutTokens = 0, last = before, stoppedEarly = false;
   const G = r.stage === 'grpo' ? r.groupSize : 1;
   while (it < r.iterations) {
     // 1. rollouts
@@ -232,20 +234,26 @@ export function trainRl(r: RlRecipe, policyDir: string, run0: RunOptions, log: (
       response_length: round(mean((x) => x.roll.response.length), 3), ended: round(mean((x) => (x.ended ? 1 : 0)), 4),
       grad_norm: round(stats.gradNorm, 4), lr: Number(opt.lr.toExponential(4)),
     };
-    if (it % r.evalEvery === 0 || it === r.iterations) {
+    const overBudget = r.timeBudgetSec > 0 && it < r.iterations && (Date.now() - t0) / 1000 > r.timeBudgetSec;
+    if (it % r.evalEvery === 0 || it === r.iterations || overBudget) {
       last = evaluatePolicy(policy, ref, !lora, tok, heldout, scorer, r.maxNewTokens);
       Object.assign(row, { val_score: round(last.score, 5), val_kl: round(last.kl, 5), ...(last.accuracy !== null ? { val_accuracy: round(last.accuracy, 5) } : {}), val_ended: round(last.ended, 4) });
     }
     run.log({ step: it, ...row });
     progress?.update(it, { loss: Number(row.score), val: typeof row.val_score === 'number' ? row.val_score : null, tokS: rolloutTokens / Math.max(time.rollout, 1e-3) });
     run.saveCheckpoint(it, params, opt, { beta, prompts: order.state(), ptx: ptxOrder?.state() ?? null, dropout: policy.dropoutRng.getState() });
+    if (overBudget) {
+      stoppedEarly = true;
+      if (!run0.quiet) log(`\n${r.stage}: the time budget of ${r.timeBudgetSec}s is spent: stopping after iteration ${it} of ${r.iterations}`);
+      break;
+    }
   }
   progress?.stop();
   const after = last, ptxAfter = evalLmLoss(policy, ptxVal);
   const final = join(run0.out, 'final');
   if (lora) saveAdapter(final, policy, policyDir); else saveModel(final, policy, tok.tokenizer, { chatTemplate: tok.chatTemplate?.source ?? null });
   const seconds = (Date.now() - t0) / 1000;
-  const out: RlResult = { outDir: run0.out, iterations: it, seconds, before, after, pretrainLoss: { before: ptxBefore, after: ptxAfter }, referenceBytes, time, rolloutTokensPerSec: rolloutTokens / Math.max(time.rollout, 1e-3) };
+  const out: RlResult = { outDir: run0.out, iterations: it, stoppedEarly, seconds, before, after, pretrainLoss: { before: ptxBefore, after: ptxAfter }, referenceBytes, time, rolloutTokensPerSec: rolloutTokens / Math.max(time.rollout, 1e-3) };
   writeJsonAtomic(join(run0.out, 'result.json'), out);
   log(`${r.stage}: ${it} iterations in ${seconds.toFixed(0)}s (rollout ${time.rollout.toFixed(0)}s, scoring ${time.scoring.toFixed(0)}s, update ${time.update.toFixed(0)}s); held-out score ${before.score.toFixed(3)} → ${after.score.toFixed(3)}, KL to the reference ${after.kl.toFixed(2)} per response${after.accuracy !== null ? `, accuracy ${(100 * before.accuracy!).toFixed(1)}% → ${(100 * after.accuracy).toFixed(1)}%` : ''}, ended their turn ${(100 * after.ended).toFixed(0)}%; pretraining-text loss ${ptxBefore.toFixed(3)} → ${ptxAfter.toFixed(3)}; ${lora ? 'adapter' : 'model'} in ${final}`);
   return out;

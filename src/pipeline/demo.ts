@@ -29,20 +29,32 @@ export interface DemoOptions {
   out: string;
   quick: boolean;
   overwrite?: boolean;
+  /** minutes for the whole run (default 30; 0 = none): see BUDGET_SHARES */
+  budgetMin?: number;
   log?: (s: string) => void;
 }
+
+/**
+ * Shares of the demo's time budget for the stages that train for long: each runs its recipe's steps
+ * when they fit its share, and is shortened (pretraining, SFT: a shorter schedule; PPO, GRPO: fewer
+ * iterations) and says so where they do not. The rest (about 16%) is for data, sampling, judging,
+ * the reward model, DPO and the evaluation, which take about 4 minutes on a slow 2-core machine.
+ */
+export const BUDGET_SHARES = { pretrain: 0.25, sft: 0.36, ppo: 0.14, grpo: 0.09 } as const;
 
 export type StageName = 'base' | 'sft' | 'ppo' | 'dpo' | 'grpo';
 
 export interface DemoSummary {
   stages: Record<StageName, StageRow>;
   reward_model: { heldout_pairwise_accuracy: number; train_pairwise_accuracy: number; heldout_pairs: number; bias: number };
-  pretrain: { val_loss: number; perplexity: number; steps: number; stopped_early: boolean; tokens_per_s: number; params: number; copy_first_reading: number; copy_second_reading: number; capitals_recalled: number };
-  sft: { method: string; steps: number; best_val_loss: number | null; tokens_per_s: number; train_examples: number };
+  pretrain: { val_loss: number; perplexity: number; steps: number; planned_steps: number; stopped_early: boolean; tokens_per_s: number; params: number; copy_first_reading: number; copy_second_reading: number; capitals_recalled: number };
+  sft: { method: string; steps: number; planned_steps: number; stopped_early: boolean; best_val_loss: number | null; tokens_per_s: number; train_examples: number };
   preferences: { prompts: number; responses: number; rankings: number; ties: number; verifiable_agreement: number | null };
-  ppo: { kl: number; score_before: number; score_after: number; pretrain_loss_before: number; pretrain_loss_after: number; seconds: { rollout: number; scoring: number; update: number } };
+  ppo: { iterations: number; stopped_early: boolean; kl: number; score_before: number; score_after: number; pretrain_loss_before: number; pretrain_loss_after: number; seconds: { rollout: number; scoring: number; update: number } };
   dpo: { heldout_preference_accuracy: number; pairs: number };
-  grpo: { accuracy_before: number | null; accuracy_after: number | null };
+  grpo: { iterations: number; stopped_early: boolean; accuracy_before: number | null; accuracy_after: number | null };
+  /** the --budget in minutes (0: none) */
+  budget_minutes: number;
   seconds: number;
   stage_seconds: Record<string, number>;
 }
@@ -57,14 +69,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const lap = (name: string) => { times[name] = (Date.now() - tick) / 1000; tick = Date.now(); };
   const recipe = (base: string) => (q ? `${base}-quick` : base);
   const STEPS = 9;
+  const budget = (o.budgetMin ?? 30) * 60, share = (stage: keyof typeof BUDGET_SHARES, own = 0) => {
+    const b = budget ? Math.round(budget * BUDGET_SHARES[stage]) : 0;
+    return b && own ? Math.min(b, own) : b || own;
+  };
+  if (budget) log(`heed demo: a budget of ${budget / 60} minutes (--budget): pretraining ${share('pretrain')}s, SFT ${share('sft')}s, PPO ${share('ppo')}s, GRPO ${share('grpo')}s at most; stages whose steps do not fit are shortened and say so`);
 
   log(`== 1/${STEPS} pretrain: tokenizer and base model on the built-in corpus`);
-  const pt = pretrain(loadRecipe(PretrainSchema, recipe('pretrain')), { out: join(out, 'pretrain'), overwrite: ow }, log, pretrainProbes);
+  const ptRecipe = loadRecipe(PretrainSchema, recipe('pretrain'));
+  const pt = pretrain({ ...ptRecipe, timeBudgetSec: share('pretrain', ptRecipe.timeBudgetSec) }, { out: join(out, 'pretrain'), overwrite: ow }, log, pretrainProbes);
   const probes = pt.probes as { copy: CopyProbe; capitals: FactProbe };
   lap('pretrain');
 
   log(`== 2/${STEPS} data: the built-in instruction mixture`);
-  const sftRecipe = loadRecipe(SftSchema, q ? 'sft-quick' : 'sft-replay');
+  const sftRecipe0 = loadRecipe(SftSchema, q ? 'sft-quick' : 'sft-replay');
+  const sftRecipe = { ...sftRecipe0, timeBudgetSec: share('sft', sftRecipe0.timeBudgetSec) };
   const mix = buildMixture({ seed: sftRecipe.seed, trainPerFamily: sftRecipe.trainPerFamily, evalPerFamily: sftRecipe.evalPerFamily });
   log(`data: ${mix.train.length} training examples from ${mix.families.filter((f) => !f.zeroShot).length} families; ${mix.heldout.length} held-out; ${mix.zeroShot.length} zero-shot from ${mix.families.filter((f) => f.zeroShot).length} families never trained on`);
   lap('data');
@@ -111,9 +130,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const rmDir = join(out, 'reward', 'final');
 
   log(`== 8/${STEPS} ppo against the reward model, grpo on verifiable rewards`);
-  const ppo = trainRl({ ...loadRecipe(PpoSchema, recipe('ppo')), rewardModel: rmDir }, sftDir, { out: join(out, 'ppo'), overwrite: ow }, log);
+  const ppoRecipe = loadRecipe(PpoSchema, recipe('ppo')), grpoRecipe = loadRecipe(GrpoSchema, recipe('grpo'));
+  const ppo = trainRl({ ...ppoRecipe, rewardModel: rmDir, timeBudgetSec: share('ppo', ppoRecipe.timeBudgetSec) }, sftDir, { out: join(out, 'ppo'), overwrite: ow }, log);
   lap('ppo');
-  const grpo = trainRl(loadRecipe(GrpoSchema, recipe('grpo')), sftDir, { out: join(out, 'grpo'), overwrite: ow }, log);
+  const grpo = trainRl({ ...grpoRecipe, timeBudgetSec: share('grpo', grpoRecipe.timeBudgetSec) }, sftDir, { out: join(out, 'grpo'), overwrite: ow }, log);
   lap('grpo');
 
   log(`== 9/${STEPS} eval: every stage on held-out examples and held-out families`);
@@ -131,14 +151,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     stages,
     reward_model: { heldout_pairwise_accuracy: rm.heldoutAccuracy.accuracy, train_pairwise_accuracy: rm.trainAccuracy.accuracy, heldout_pairs: rm.heldoutAccuracy.pairs, bias: rm.bias },
     pretrain: {
-      val_loss: pt.valLoss, perplexity: pt.perplexity, steps: pt.steps, stopped_early: pt.stoppedEarly, tokens_per_s: pt.tokensPerSec, params: pt.params,
+      val_loss: pt.valLoss, perplexity: pt.perplexity, steps: pt.steps, planned_steps: pt.plannedSteps ?? ptRecipe.steps, stopped_early: pt.stoppedEarly, tokens_per_s: pt.tokensPerSec, params: pt.params,
       copy_first_reading: probes.copy.firstReading, copy_second_reading: probes.copy.secondReading, capitals_recalled: probes.capitals.correct / probes.capitals.n,
     },
-    sft: { method: sftRecipe.method, steps: st.steps, best_val_loss: st.bestVal, tokens_per_s: st.tokensPerSec, train_examples: st.trainExamples },
+    sft: { method: sftRecipe.method, steps: st.steps, planned_steps: st.plannedSteps ?? st.steps, stopped_early: st.stoppedEarly, best_val_loss: st.bestVal, tokens_per_s: st.tokensPerSec, train_examples: st.trainExamples },
     preferences: prefs,
-    ppo: { kl: ppo.after.kl, score_before: ppo.before.score, score_after: ppo.after.score, pretrain_loss_before: ppo.pretrainLoss.before, pretrain_loss_after: ppo.pretrainLoss.after, seconds: ppo.time },
+    ppo: { iterations: ppo.iterations, stopped_early: ppo.stoppedEarly, kl: ppo.after.kl, score_before: ppo.before.score, score_after: ppo.after.score, pretrain_loss_before: ppo.pretrainLoss.before, pretrain_loss_after: ppo.pretrainLoss.after, seconds: ppo.time },
     dpo: { heldout_preference_accuracy: dpo.heldout.accuracy, pairs: dpo.trainPairs },
-    grpo: { accuracy_before: grpo.before.accuracy, accuracy_after: grpo.after.accuracy },
+    grpo: { iterations: grpo.iterations, stopped_early: grpo.stoppedEarly, accuracy_before: grpo.before.accuracy, accuracy_after: grpo.after.accuracy },
+    budget_minutes: budget / 60,
     seconds: (Date.now() - t0) / 1000,
     stage_seconds: times,
   };
@@ -162,6 +183,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     line('IFEval prompt strict', (r) => r.ifeval_prompt_strict), `${'reward-model score'.padEnd(24)}${names.map((n) => (stages[n].reward_score ?? NaN).toFixed(3).padStart(8)).join('')}`,
     line('win rate vs SFT', (r) => r.win_rate_vs_sft), '',
     `reward model: held-out pairwise accuracy ${pct(summary.reward_model.heldout_pairwise_accuracy).trim()}; DPO held-out preference accuracy ${pct(summary.dpo.heldout_preference_accuracy).trim()}; PPO KL to SFT ${summary.ppo.kl.toFixed(2)} per response`,
+    ...(budget ? [`budget ${budget / 60} min: pretraining ${pt.steps}${pt.stoppedEarly ? ` of ${pt.plannedSteps ?? ptRecipe.steps} planned` : ''} steps, SFT ${st.steps}${st.stoppedEarly ? ` of ${st.plannedSteps ?? st.steps} planned` : ''}, PPO ${ppo.iterations} of ${ppoRecipe.iterations} iterations, GRPO ${grpo.iterations} of ${grpoRecipe.iterations}`] : []),
     `total ${summary.seconds.toFixed(0)}s; ${join(out, 'summary.json')}, ${join(out, 'report.html')}; chat with: heed chat --model ${join(out, 'ppo', 'final')}`,
   ];
   console.log(table.join('\n'));

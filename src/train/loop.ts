@@ -66,12 +66,16 @@ export interface LoopOptions<B> {
   lossOf: (batch: B) => LossReport;
   /**
    * total optimizer steps; with timeBudgetSec and no steps, fixed from the speed of the first steps.
-   * With both, the budget is a cap: the run stops early once it is spent, and says so.
+   * With both, the budget bounds the run: when the first steps show that `steps` will not fit, the
+   * schedule is shortened to what fits (so the learning rate still decays to its end) and the run
+   * says so; should it still overrun by a quarter, it stops there.
    */
   steps?: number;
   timeBudgetSec?: number;
   lr: number;
   warmup?: number;
+  /** warm-up as a share of the steps (instead of warmup), kept when a time budget shortens the run */
+  warmupRatio?: number;
   minLrRatio?: number;
   weightDecay?: number;
   betas?: [number, number];
@@ -89,7 +93,7 @@ export interface LoopOptions<B> {
   quiet?: boolean;
 }
 
-export interface LoopResult { steps: number; lastLoss: number; bestVal: number | null; bestStep: number | null; seconds: number; tokensPerSec: number; tokens: number; stoppedEarly: boolean }
+export interface LoopResult { steps: number; lastLoss: number; bestVal: number | null; bestStep: number | null; seconds: number; tokensPerSec: number; tokens: number; stoppedEarly: boolean; plannedSteps?: number }
 
 /**
  * Loss of an LM batch, summed over its target tokens, with logits computed only where there are
@@ -166,11 +170,13 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
     if (o.resume && !o.quiet) process.stderr.write(`${label}: no checkpoint in ${run.dir}, starting fresh\n`);
   }
   if (!total && !o.timeBudgetSec) throw new Error('heed: give the number of steps or a time budget');
-  const warmup = o.warmup ?? Math.min(100, Math.max(1, Math.floor((total || 100) * 0.05)));
+  const warmupOf = (n: number) => (o.warmupRatio !== undefined ? Math.max(1, Math.floor(n * o.warmupRatio)) : o.warmup ?? Math.min(100, Math.max(1, Math.floor((n || 100) * 0.05))));
+  let warmup = warmupOf(total);
   const t0 = Date.now(), startStep = step, startTokens = tokens;
   const progress = o.quiet ? null : new Progress(label, total || 0);
   let lastLoss = NaN, warmT = 0, stoppedEarly = false;
-  const cap = o.steps && o.timeBudgetSec ? o.timeBudgetSec : 0;
+  const cap = o.steps && o.timeBudgetSec ? 1.25 * o.timeBudgetSec : 0;
+  let shortened = 0;
   const rngStates = () => Object.fromEntries(Object.entries(rngs).map(([k, r]) => [k, r.getState()]));
   const checkpoint = () => run.saveCheckpoint(step, params, opt, { total, tokens, bestVal, bestStep, data: data.state(), rngs: rngStates() });
   const tensors = params.map(([, t]) => t);
@@ -193,14 +199,19 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
     step++;
     lastLoss = loss;
     const secs = (Date.now() - t0) / 1000, tokS = (tokens - startTokens) / Math.max(secs, 1e-3);
-    if (!total && o.timeBudgetSec) {
-      // fix the schedule's length from the speed of steps 3..10 (the first ones pay for warm-up);
-      // it is saved with the checkpoint, so a resume keeps the same schedule
+    if (o.timeBudgetSec && (!total || startStep === 0)) {
+      // fix (or, with steps given, shorten) the schedule's length from the speed of steps 3..10 (the
+      // first ones pay for warm-up); it is saved with the checkpoint, so a resume keeps the schedule
       if (step - startStep === 3) warmT = secs;
       if (step - startStep === 10) {
-        const rate = 7 / Math.max(secs - warmT, 1e-3);
-        total = Math.max(step + 1, step + Math.floor((o.timeBudgetSec - secs) * rate));
-        progress?.setTotal(total);
+        const rate = 7 / Math.max(secs - warmT, 1e-3), fits = Math.max(step + 1, step + Math.floor((o.timeBudgetSec - secs) * rate));
+        if (!total || fits < total) {
+          if (total) shortened = total;
+          total = fits;
+          if (o.warmupRatio !== undefined) warmup = warmupOf(total);
+          progress?.setTotal(total);
+          if (shortened && !o.quiet) process.stderr.write(`\n${label}: ${shortened} steps do not fit the time budget of ${o.timeBudgetSec}s at this machine's speed: the schedule is shortened to ${total} steps\n`);
+        }
       }
     }
     const row: Record<string, number | null> = { loss: round(loss, 5), lr: Number(opt.lr.toExponential(4)), grad_norm: round(gradNorm, 4), tokens };
@@ -219,11 +230,11 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
     if (cap && step < total && secs > cap) {
       stoppedEarly = true;
       checkpoint();
-      if (!o.quiet) process.stderr.write(`\n${label}: the time budget of ${cap}s is spent: stopping at step ${step} of ${total}\n`);
+      if (!o.quiet) process.stderr.write(`\n${label}: the time budget of ${o.timeBudgetSec}s is overrun by a quarter: stopping at step ${step} of ${total}\n`);
       break;
     }
   }
   progress?.stop();
   const seconds = (Date.now() - t0) / 1000;
-  return { steps: step, lastLoss, bestVal, bestStep, seconds, tokensPerSec: (tokens - startTokens) / Math.max(seconds, 1e-3), tokens, stoppedEarly };
+  return { steps: step, lastLoss, bestVal, bestStep, seconds, tokensPerSec: (tokens - startTokens) / Math.max(seconds, 1e-3), tokens, stoppedEarly: stoppedEarly || shortened > 0, ...(shortened ? { plannedSteps: shortened } : {}) };
 }

@@ -20,7 +20,7 @@ import type { PretrainRecipe, RunOptions } from './recipes.js';
  */
 export type PretrainProbe = (model: Transformer, tok: Tokenizer, val: Int32Array) => { figures: Record<string, unknown>; line: string };
 
-export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; probes: Record<string, unknown>; steps: number; stoppedEarly: boolean; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
+export interface PretrainResult { modelDir: string; valLoss: number; perplexity: number; probes: Record<string, unknown>; steps: number; plannedSteps?: number; stoppedEarly: boolean; seconds: number; tokensPerSec: number; params: number; trainTokens: number }
 
 /**
  * Windows of T+1 tokens of one token stream (window i starts at i·T), visited in a fresh seeded order
@@ -93,7 +93,7 @@ export function pretrain(r: PretrainRecipe, run0: RunOptions, log: (s: string) =
   const valLoss = evalLmLoss(model, valBatches), modelDir = join(run0.out, 'model');
   saveModel(modelDir, model, tok);
   const p = probe?.(model, tok, val);
-  const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), probes: p?.figures ?? {}, steps: res.steps, stoppedEarly: res.stoppedEarly, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
+  const out: PretrainResult = { modelDir, valLoss, perplexity: Math.exp(valLoss), probes: p?.figures ?? {}, steps: res.steps, ...(res.plannedSteps ? { plannedSteps: res.plannedSteps } : {}), stoppedEarly: res.stoppedEarly, seconds: res.seconds, tokensPerSec: res.tokensPerSec, params: model.numParams(), trainTokens: res.tokens };
   writeJsonAtomic(join(run0.out, 'result.json'), out);
   log(`pretrain: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); validation loss ${valLoss.toFixed(3)}, perplexity ${Math.exp(valLoss).toFixed(1)}; ${p ? `${p.line}; ` : ''}model in ${modelDir}`);
   return out;

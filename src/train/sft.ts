@@ -17,7 +17,7 @@ import { RunDir } from './checkpoint.js';
 import { EpochOrder, evalLmLoss, lmLoss, trainLoop, type Batch, type BatchSource } from './loop.js';
 import type { RunOptions, SftRecipe } from './recipes.js';
 
-export interface SftResult { outDir: string; steps: number; bestVal: number | null; bestStep: number | null; seconds: number; tokensPerSec: number; trainRows: number; replayRows: number; trainExamples: number; peakRssMb: number }
+export interface SftResult { outDir: string; steps: number; bestVal: number | null; bestStep: number | null; seconds: number; tokensPerSec: number; trainRows: number; replayRows: number; trainExamples: number; peakRssMb: number; stoppedEarly: boolean; plannedSteps?: number }
 
 /**
  * Packed rows as batches, in a seeded order per epoch. Inputs and next-token targets (−100 where
@@ -162,13 +162,13 @@ export function sft(r: SftRecipe, model0: string, run0: RunOptions, log: (s: str
   };
   const res = trainLoop({
     run, params: model.trainable(), data: source, lossOf: (b) => lmLoss(model, b, true), steps, lr: r.lr,
-    warmup: Math.max(1, Math.floor(steps * r.warmupRatio)), weightDecay: r.weightDecay, betas: [0.9, 0.999], gradAccum: r.gradAccum,
+    ...(r.timeBudgetSec ? { timeBudgetSec: r.timeBudgetSec } : {}), warmupRatio: r.warmupRatio, weightDecay: r.weightDecay, betas: [0.9, 0.999], gradAccum: r.gradAccum,
     evalEvery: r.evalEvery, evaluate: () => evalLmLoss(model, valBatches), onBest: () => exportTo(bestDir),
     saveEvery: r.evalEvery, resume: run0.resume ?? false, rngs: { dropout: model.dropoutRng }, label: `sft ${r.method}`, quiet: run0.quiet ?? false,
   });
   exportTo(join(run0.out, 'final'));
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-  const out: SftResult = { outDir: run0.out, steps: res.steps, bestVal: res.bestVal, bestStep: res.bestStep, seconds: res.seconds, tokensPerSec: res.tokensPerSec, trainRows, replayRows: nReplay, trainExamples, peakRssMb };
+  const out: SftResult = { outDir: run0.out, steps: res.steps, bestVal: res.bestVal, bestStep: res.bestStep, seconds: res.seconds, tokensPerSec: res.tokensPerSec, trainRows, replayRows: nReplay, trainExamples, peakRssMb, stoppedEarly: res.stoppedEarly, ...(res.plannedSteps ? { plannedSteps: res.plannedSteps } : {}) };
   writeJsonAtomic(join(run0.out, 'result.json'), out);
   log(`sft: ${res.steps} steps in ${res.seconds.toFixed(0)}s (${Math.round(res.tokensPerSec)} tok/s); best validation loss ${res.bestVal?.toFixed(3)} at step ${res.bestStep}; ${r.method === 'full' ? 'model' : 'adapter'} in ${bestDir}; peak RSS ${peakRssMb} MB`);
   return out;

@@ -105,6 +105,18 @@ for (const stage of ['ppo', 'grpo'] as const) {
   });
 }
 
+test('a spent time budget stops PPO after the iteration in progress, measured and saved, and says so', () => {
+  const r = { ...loadRecipe(PpoSchema, 'ppo'), prompts, evalPrompts: prompts, rewardModel: rm, iterations: 50, promptsPerIteration: 2, miniBatch: 2, maxNewTokens: 4, evalEvery: 100, evalPerFamily: 2, ptxCoef: 0, timeBudgetSec: 0.001 };
+  const lines: string[] = [], out = join(root, 'ppo-budget');
+  const res = trainRl(r, base, { out }, (s) => lines.push(s));
+  assert.equal(res.iterations, 1);
+  assert.ok(res.stoppedEarly);
+  assert.ok(lines.some((l) => /the time budget of 0.001s is spent: stopping after iteration 1 of 50/.test(l)), lines.join('\n'));
+  const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok('val_score' in rows[0], 'the held-out measurement is taken at the stop');
+  assert.ok(res.after !== res.before);
+});
+
 test('DPO end to end on rankings: the implicit-reward accuracy on the training pairs rises', () => {
   const rankings = Array.from({ length: 8 }, (_, i) => ({
     messages: [{ role: 'user' as const, content: `What is ${i} plus 1?` }],

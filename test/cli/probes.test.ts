@@ -114,6 +114,8 @@ function probes(): Record<string, Probe> {
   return {
     // ---- heed data ----
     'data without --out': { args: ['data'], err: /--out/ },
+    'demo --budget -5': writes('demo', (out) => ({ args: ['demo', '--out', out, '--budget', '-5'], err: /--budget must be an integer from 0 to 10000, got '-5'/, absent: [out] })),
+    'demo --budget soon': writes('demo', (out) => ({ args: ['demo', '--out', out, '--budget', 'soon'], err: /--budget must be an integer/, absent: [out] })),
     'data --out on a file': { args: ['data', '--out', FILE, '--train-per-family', '1', '--eval-per-family', '1'], err: new RegExp(`${FILE}.*(file|folder)`), unchanged: [FILE] },
     'data --seed -1': writes('data', (out) => ({ args: ['data', '--out', out, '--seed', '-1'], err: /--seed/, absent: [out] })),
     'data --train-per-family -5': writes('data', (out) => ({ args: ['data', '--out', out, '--train-per-family', '-5'], err: /--train-per-family/, absent: [out] })),
