@@ -123,7 +123,7 @@ test('DPO end to end on rankings: the implicit-reward accuracy on the training p
     responses: [{ text: String(i + 1), endedTurn: true }, { text: 'I do not know', endedTurn: true }, { text: `${i} ${i} ${i}`, endedTurn: false }],
     groups: [[0], [1], [2]],
   }));
-  const r = { ...loadRecipe(DpoSchema, 'dpo'), heldoutFraction: 0.25, maxLength: 64, batchSize: 4, epochs: 10, lr: 3e-3, evalEvery: 5 };
+  const r = { ...loadRecipe(DpoSchema, 'dpo'), rpoAlpha: 0, heldoutFraction: 0.25, maxLength: 64, batchSize: 4, epochs: 10, lr: 3e-3, evalEvery: 5 };
   const res = trainDpo(r, base, rankings, { out: join(root, 'dpo'), quiet: true }, () => {});
   assert.equal(res.trainPairs, 6 * 3);
   assert.ok(res.train.accuracy >= 0.9, `train accuracy ${res.train.accuracy}`);
