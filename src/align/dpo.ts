@@ -84,7 +84,7 @@ export function implicitAccuracy(model: Transformer, pairs: readonly EncodedPair
   return { accuracy: acc / n, pairs: pairs.length, loss: loss / n, margin: margin / n };
 }
 
-export interface DpoResult { outDir: string; steps: number; seconds: number; tokensPerSec: number; trainPairs: number; heldoutPairs: number; heldout: PreferenceAccuracy; train: PreferenceAccuracy; before: PreferenceAccuracy; bestVal: number | null; bestStep: number | null }
+export interface DpoResult { outDir: string; steps: number; plannedSteps: number; seconds: number; tokensPerSec: number; trainPairs: number; heldoutPairs: number; heldout: PreferenceAccuracy; train: PreferenceAccuracy; before: PreferenceAccuracy; bestVal: number | null; bestStep: number | null }
 
 export function trainDpo(r: DpoRecipe, modelDir: string, rankings: readonly RankedPrompt[], run0: RunOptions, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): DpoResult {
   const { train, heldout } = splitByPrompt(rankings.filter((x) => x.groups.length > 1), r.heldoutFraction, r.seed);
@@ -105,14 +105,14 @@ export function trainDpo(r: DpoRecipe, modelDir: string, rankings: readonly Rank
   const save = (dir: string) => (r.method === 'full' ? saveModel(dir, model, tok.tokenizer, { chatTemplate: tok.chatTemplate?.source ?? null }) : saveAdapter(dir, model, modelDir));
   const res = trainLoop({
     run, params: model.trainable(), data: new PairSource(trainPairs, r.batchSize, r.seed), lossOf: (b) => dpoBatchLoss(model, b, r, true), steps, lr: r.lr,
-    warmup: Math.max(1, Math.floor(steps * r.warmupRatio)), weightDecay: r.weightDecay, betas: [0.9, 0.999], gradAccum: r.gradAccum,
+    ...(r.timeBudgetSec ? { timeBudgetSec: r.timeBudgetSec } : {}), warmupRatio: r.warmupRatio, weightDecay: r.weightDecay, betas: [0.9, 0.999], gradAccum: r.gradAccum,
     evalEvery: r.evalEvery, evaluate: () => { const a = implicitAccuracy(model, evalPairs, r); return { loss: a.loss, accuracy: a.accuracy, margin: a.margin }; },
     onBest: () => save(join(run0.out, 'best')), saveEvery: r.evalEvery, resume: run0.resume ?? false, rngs: { dropout: model.dropoutRng },
     label: `dpo ${r.method}`, quiet: run0.quiet ?? false,
   });
   save(join(run0.out, 'final'));
   const out: DpoResult = {
-    outDir: run0.out, steps: res.steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, trainPairs: trainPairs.length, heldoutPairs: heldPairs.length,
+    outDir: run0.out, steps: res.steps, plannedSteps: res.plannedSteps ?? steps, seconds: res.seconds, tokensPerSec: res.tokensPerSec, trainPairs: trainPairs.length, heldoutPairs: heldPairs.length,
     heldout: implicitAccuracy(model, evalPairs, r), train: implicitAccuracy(model, trainPairs.slice(0, 256), r), before, bestVal: res.bestVal, bestStep: res.bestStep,
   };
   writeJsonAtomic(join(run0.out, 'result.json'), out);

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../models/load.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { buildMixture } from '../data/index.js';
+import { buildMixture, releaseDataCaches } from '../data/index.js';
 import { loadRecipe, PretrainSchema, SftSchema, RewardSchema, DpoSchema, PpoSchema, GrpoSchema } from '../train/recipes.js';
 import { pretrain } from '../train/pretrain.js';
 import { sft } from '../train/sft.js';
@@ -37,10 +37,10 @@ export interface DemoOptions {
 /**
  * Shares of the demo's time budget for the stages that train for long: each runs its recipe's steps
  * when they fit its share, and is shortened (pretraining, SFT: a shorter schedule; PPO, GRPO: fewer
- * iterations) and says so where they do not. The rest (about 16%) is for data, sampling, judging,
- * the reward model, DPO and the evaluation, which take about 4 minutes on a slow 2-core machine.
+ * iterations) and says so where they do not. The rest (18%) is for the tokenizer, data, sampling,
+ * judging, the reward model and the evaluation, which take about 4.5 minutes on a slow 2-core machine.
  */
-export const BUDGET_SHARES = { pretrain: 0.25, sft: 0.36, ppo: 0.14, grpo: 0.09 } as const;
+export const BUDGET_SHARES = { pretrain: 0.22, sft: 0.32, dpo: 0.08, ppo: 0.12, grpo: 0.08 } as const;
 
 export type StageName = 'base' | 'sft' | 'ppo' | 'dpo' | 'grpo';
 
@@ -51,7 +51,7 @@ export interface DemoSummary {
   sft: { method: string; steps: number; planned_steps: number; stopped_early: boolean; best_val_loss: number | null; tokens_per_s: number; train_examples: number };
   preferences: { prompts: number; responses: number; rankings: number; ties: number; verifiable_agreement: number | null };
   ppo: { iterations: number; stopped_early: boolean; kl: number; score_before: number; score_after: number; pretrain_loss_before: number; pretrain_loss_after: number; seconds: { rollout: number; scoring: number; update: number } };
-  dpo: { heldout_preference_accuracy: number; pairs: number };
+  dpo: { steps: number; planned_steps: number; heldout_preference_accuracy: number; pairs: number };
   grpo: { iterations: number; stopped_early: boolean; accuracy_before: number | null; accuracy_after: number | null };
   /** the --budget in minutes (0: none) */
   budget_minutes: number;
@@ -60,6 +60,12 @@ export interface DemoSummary {
 }
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '     –' : `${(100 * x).toFixed(1)}%`.padStart(6));
+
+/** The mixture's sizes in a line (a function of its own, so the 52,000 examples are not kept alive through the demo). */
+function describeMixture(r: { seed: number; trainPerFamily: number; evalPerFamily: number }): string {
+  const mix = buildMixture({ seed: r.seed, trainPerFamily: r.trainPerFamily, evalPerFamily: r.evalPerFamily });
+  return `data: ${mix.train.length} training examples from ${mix.families.filter((f) => !f.zeroShot).length} families; ${mix.heldout.length} held-out; ${mix.zeroShot.length} zero-shot from ${mix.families.filter((f) => f.zeroShot).length} families never trained on`;
+}
 
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
@@ -73,7 +79,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const b = budget ? Math.round(budget * BUDGET_SHARES[stage]) : 0;
     return b && own ? Math.min(b, own) : b || own;
   };
-  if (budget) log(`heed demo: a budget of ${budget / 60} minutes (--budget): pretraining ${share('pretrain')}s, SFT ${share('sft')}s, PPO ${share('ppo')}s, GRPO ${share('grpo')}s at most; stages whose steps do not fit are shortened and say so`);
+  if (budget) log(`heed demo: a budget of ${budget / 60} minutes (--budget): pretraining ${share('pretrain')}s, SFT ${share('sft')}s, DPO ${share('dpo')}s, PPO ${share('ppo')}s, GRPO ${share('grpo')}s at most; stages whose steps do not fit are shortened and say so`);
 
   log(`== 1/${STEPS} pretrain: tokenizer and base model on the built-in corpus`);
   const ptRecipe = loadRecipe(PretrainSchema, recipe('pretrain'));
@@ -84,8 +90,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   log(`== 2/${STEPS} data: the built-in instruction mixture`);
   const sftRecipe0 = loadRecipe(SftSchema, q ? 'sft-quick' : 'sft-replay');
   const sftRecipe = { ...sftRecipe0, timeBudgetSec: share('sft', sftRecipe0.timeBudgetSec) };
-  const mix = buildMixture({ seed: sftRecipe.seed, trainPerFamily: sftRecipe.trainPerFamily, evalPerFamily: sftRecipe.evalPerFamily });
-  log(`data: ${mix.train.length} training examples from ${mix.families.filter((f) => !f.zeroShot).length} families; ${mix.heldout.length} held-out; ${mix.zeroShot.length} zero-shot from ${mix.families.filter((f) => f.zeroShot).length} families never trained on`);
+  log(describeMixture(sftRecipe));
   lap('data');
 
   log(`== 3/${STEPS} sft`);
@@ -99,6 +104,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   // prompts at 1.0, 64% from 1,040 at 1.5, 70% from 3,900 at 1.5)
   const k = 4, perFamily = q ? 2 : 40, temperature = q ? 1 : 1.5;
   const prompts = builtinPrompts({ seed: sftRecipe.seed + 1, perFamily, split: 'train' });
+  // the parsed sources behind the mixture are ~200 MB of small objects: kept, every garbage
+  // collection marks them, and training the reward model and DPO runs three times slower
+  releaseDataCaches();
   const sm = loadModel(sftDir);
   const sampling = { temperature, topP: 1, maxNewTokens: 32 };
   const rolls = rollouts(sm.model, sm.tok, prompts, { k, sampling, seed: 1, batch: 32 });
@@ -124,7 +132,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     lap('reward');
 
     log(`== 7/${STEPS} dpo on the same rankings`);
-    dpo = trainDpo({ ...loadRecipe(DpoSchema, recipe('dpo')), data: db, rater: jr.rater }, sftDir, ranked, { out: join(out, 'dpo'), overwrite: ow }, log);
+    const dpoRecipe = loadRecipe(DpoSchema, recipe('dpo'));
+    dpo = trainDpo({ ...dpoRecipe, data: db, rater: jr.rater, timeBudgetSec: share('dpo', dpoRecipe.timeBudgetSec) }, sftDir, ranked, { out: join(out, 'dpo'), overwrite: ow }, log);
     lap('dpo');
   } finally { store.close(); }
   const rmDir = join(out, 'reward', 'final');
@@ -139,6 +148,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   log(`== 9/${STEPS} eval: every stage on held-out examples and held-out families`);
   const sets = evalSets(sftRecipe.seed, q ? 3 : sftRecipe.evalPerFamily);
   const rmModel = loadModel(rmDir), ifeval = builtinIfevalPrompts({ seed: sftRecipe.seed, n: q ? 20 : 100 });
+  releaseDataCaches();
   const evalOf = (dir: string): StageEval => { const m = loadModel(dir); return evaluateStage(m.model, m.tok, sets, { rm: rmModel, ifeval }); };
   const ev: Record<StageName, StageEval> = {
     base: evalOf(pt.modelDir), sft: evalOf(sftDir), ppo: evalOf(join(out, 'ppo', 'final')), dpo: evalOf(join(out, 'dpo', 'final')), grpo: evalOf(join(out, 'grpo', 'final')),
@@ -157,7 +167,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     sft: { method: sftRecipe.method, steps: st.steps, planned_steps: st.plannedSteps ?? st.steps, stopped_early: st.stoppedEarly, best_val_loss: st.bestVal, tokens_per_s: st.tokensPerSec, train_examples: st.trainExamples },
     preferences: prefs,
     ppo: { iterations: ppo.iterations, stopped_early: ppo.stoppedEarly, kl: ppo.after.kl, score_before: ppo.before.score, score_after: ppo.after.score, pretrain_loss_before: ppo.pretrainLoss.before, pretrain_loss_after: ppo.pretrainLoss.after, seconds: ppo.time },
-    dpo: { heldout_preference_accuracy: dpo.heldout.accuracy, pairs: dpo.trainPairs },
+    dpo: { steps: dpo.steps, planned_steps: dpo.plannedSteps, heldout_preference_accuracy: dpo.heldout.accuracy, pairs: dpo.trainPairs },
     grpo: { iterations: grpo.iterations, stopped_early: grpo.stoppedEarly, accuracy_before: grpo.before.accuracy, accuracy_after: grpo.after.accuracy },
     budget_minutes: budget / 60,
     seconds: (Date.now() - t0) / 1000,
@@ -183,7 +193,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     line('IFEval prompt strict', (r) => r.ifeval_prompt_strict), `${'reward-model score'.padEnd(24)}${names.map((n) => (stages[n].reward_score ?? NaN).toFixed(3).padStart(8)).join('')}`,
     line('win rate vs SFT', (r) => r.win_rate_vs_sft), '',
     `reward model: held-out pairwise accuracy ${pct(summary.reward_model.heldout_pairwise_accuracy).trim()}; DPO held-out preference accuracy ${pct(summary.dpo.heldout_preference_accuracy).trim()}; PPO KL to SFT ${summary.ppo.kl.toFixed(2)} per response`,
-    ...(budget ? [`budget ${budget / 60} min: pretraining ${pt.steps}${pt.stoppedEarly ? ` of ${pt.plannedSteps ?? ptRecipe.steps} planned` : ''} steps, SFT ${st.steps}${st.stoppedEarly ? ` of ${st.plannedSteps ?? st.steps} planned` : ''}, PPO ${ppo.iterations} of ${ppoRecipe.iterations} iterations, GRPO ${grpo.iterations} of ${grpoRecipe.iterations}`] : []),
+    ...(budget ? [`budget ${budget / 60} min: pretraining ${pt.steps}${pt.stoppedEarly ? ` of ${pt.plannedSteps ?? ptRecipe.steps} planned` : ''} steps, SFT ${st.steps}${st.stoppedEarly ? ` of ${st.plannedSteps ?? st.steps} planned` : ''}, DPO ${summary.dpo.steps}${summary.dpo.steps < summary.dpo.planned_steps ? ` of ${summary.dpo.planned_steps} planned` : ''}, PPO ${ppo.iterations} of ${ppoRecipe.iterations} iterations, GRPO ${grpo.iterations} of ${grpoRecipe.iterations}`] : []),
     `total ${summary.seconds.toFixed(0)}s; ${join(out, 'summary.json')}, ${join(out, 'report.html')}; chat with: heed chat --model ${join(out, 'ppo', 'final')}`,
   ];
   console.log(table.join('\n'));

@@ -119,6 +119,7 @@ export const DpoSchema = z.object({
   weightDecay: z.number().min(0).max(1).describe('AdamW decoupled weight decay on matrices'),
   steps: z.number().int().min(0).describe('optimizer steps; 0 = epochs over the pairs'),
   epochs: z.number().positive().max(1000).describe('passes over the training pairs when steps is 0'),
+  timeBudgetSec: z.number().min(0).default(0).describe('wall-clock budget in seconds: when the first steps show the run will not fit, its schedule is shortened to what does (0 = none)'),
   warmupRatio: z.number().min(0).max(1).describe('share of the steps spent warming up the learning rate'),
   evalEvery: positive.describe('validate, keep the best, checkpoint every N steps'),
   seed: z.number().int().describe('seed (also picks the held-out prompts)'),

@@ -30,7 +30,8 @@ test('heed demo --quick runs every stage from pretraining to RLHF and writes sum
   // the default 30-minute budget is far from binding on the quick recipes: every stage ran in full
   assert.equal(s.budget_minutes, 30);
   assert.ok(!s.sft.stopped_early && s.sft.planned_steps === s.sft.steps && !s.ppo.stopped_early && !s.grpo.stopped_early && !s.pretrain.stopped_early, JSON.stringify({ sft: s.sft, ppo: s.ppo, grpo: s.grpo }));
-  assert.match(r.stdout, /budget 30 min: pretraining \d+ steps, SFT \d+, PPO (\d+) of \1 iterations, GRPO (\d+) of \2\n/);
+  assert.match(r.stdout, /budget 30 min: pretraining \d+ steps, SFT \d+, DPO \d+, PPO (\d+) of \1 iterations, GRPO (\d+) of \2\n/);
+  assert.equal(s.dpo.steps, s.dpo.planned_steps);
   for (const f of ['pretrain/model/config.json', 'sft/best/model.safetensors', 'feedback.db', 'reward/final/config.json', 'ppo/final/model.safetensors', 'dpo/final/model.safetensors', 'grpo/final/model.safetensors', 'ppo/metrics.jsonl', 'eval.json', 'report.html']) {
     assert.ok(existsSync(join(out, f)), f);
   }

@@ -11,6 +11,7 @@ import { encodeRanking, scoreBatch, scores } from '../../align/reward.js';
 import { FeedbackStore } from '../../feedback/store.js';
 import { judgeStore, metaOf, readRankings, storeRollouts } from '../../feedback/align.js';
 import { readConversations } from '../../data/formats.js';
+import { releaseDataCaches } from '../../data/mixture.js';
 import { DpoSchema, GrpoSchema, loadRecipe, PpoSchema, RewardSchema } from '../../train/recipes.js';
 import { trainRl } from '../../align/rl.js';
 import { OpenAIClient } from '../../synth/client.js';
@@ -33,7 +34,9 @@ function promptsOf(o: { prompts?: string; builtin?: number; seed: number }): Tas
   if (o.prompts) return readTaskPrompts(o.prompts);
   if (o.builtin !== undefined) {
     if (!(o.builtin >= 1)) throw new Error(`--builtin: prompts per family must be at least 1, got ${o.builtin}`);
-    return builtinPrompts({ seed: o.seed, perFamily: o.builtin, split: 'train' });
+    const prompts = builtinPrompts({ seed: o.seed, perFamily: o.builtin, split: 'train' });
+    releaseDataCaches(); // the parsed sources would slow every garbage collection during generation
+    return prompts;
   }
   throw new Error('give the prompts: --prompts FILE (JSONL of messages) or --builtin N (N per trained family of the built-in mixture)');
 }

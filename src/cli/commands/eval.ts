@@ -8,6 +8,7 @@ import { evalSets, requireChatTemplate } from '../../eval/tasks.js';
 import { evaluateStage, winRate } from '../../eval/stages.js';
 import { builtinIfevalPrompts, readIfevalPrompts } from '../../eval/ifeval.js';
 import { writeReport } from '../../eval/report.js';
+import { releaseDataCaches } from '../../data/mixture.js';
 import { loadModel } from '../../models/load.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { checkOutDir, guard, int } from '../util.js';
@@ -41,6 +42,7 @@ export function register(program: Command): void {
       const m = loadModel(o.model, { adapter: o.adapter });
       requireChatTemplate(m.tok, o.model);
       const ifeval = o.ifevalFile ? readIfevalPrompts(o.ifevalFile) : o.ifeval ? builtinIfevalPrompts({ seed: o.seed, n: o.ifeval }) : [];
+      releaseDataCaches(); // the parsed sources would slow every garbage collection during the evaluation
       const s = evaluateStage(m.model, m.tok, sets, { maxNewTokens: o.maxNewTokens, ifeval, ...(rm ? { rm } : {}) });
       if (o.baseline) {
         const b = loadModel(o.baseline, { adapter: o.baselineAdapter });
