@@ -155,10 +155,10 @@ export function dpoLoss(chosen: Tensor, rejected: Tensor, refChosen: Float32Arra
   const lc = op.sub(chosen, Tensor.from(refChosen, shape)), lr = op.sub(rejected, Tensor.from(refRejected, shape));
   const h = op.sub(lc, lr);
   let loss = type === 'sigmoid' ? op.neg(op.sum(op.logsigmoid(op.scale(h, beta)))) : op.sum(op.square(op.addScalar(h, -1 / (2 * beta))));
-  // RPO (Pang et al. 2024, eq. 3): + α · Σ −log π(y_w|x) / |y_w|
-  const perToken = rpo ? op.mul(chosen, Tensor.from(rpo.chosenLengths.map((n) => -1 / n), shape)) : null;
-  if (rpo && rpo.alpha > 0) loss = op.add(loss, op.scale(op.sum(perToken!), rpo.alpha));
-  const nll = perToken ? perToken.f32.reduce((a, x) => a + x, 0) : 0;
+  // RPO (Pang et al. 2024, eq. 3): + α · Σ −log π(y_w|x) / |y_w|; the sum is logged even at α = 0
+  const perToken = rpo ? rpo.chosenLengths.map((n) => -1 / n) : null;
+  if (rpo && rpo.alpha > 0) loss = op.add(loss, op.scale(op.sum(op.mul(chosen, Tensor.from(perToken!, shape))), rpo.alpha));
+  const nll = perToken ? perToken.reduce((a, w, i) => a + w * chosen.f32[i]!, 0) : 0;
   return { loss, rewardsChosen: lc.f32.map((x) => beta * x), rewardsRejected: lr.f32.map((x) => beta * x), nll };
 }
 

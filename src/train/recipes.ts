@@ -21,6 +21,9 @@ const modelOverride = z.object({
   nLayer: positive, dModel: positive, nHead: positive, nKvHead: positive, ffn: positive,
 }).partial().strict();
 
+/** SFT's and DPO's time budget (pretraining's also sizes a run that gives no steps). */
+const shortenBudget = z.number().min(0).default(0).describe('wall-clock budget in seconds: when the first steps show the run will not fit, its schedule is shortened to what does (0 = none)');
+
 export const PretrainSchema = z.object({
   stage: z.literal('pretrain'),
   preset: presets.describe('model shape to start from (Llama-style presets use RMSNorm, RoPE, SwiGLU)'),
@@ -68,7 +71,7 @@ export const SftSchema = z.object({
   weightDecay: z.number().min(0).max(1).describe('AdamW decoupled weight decay on matrices'),
   steps: z.number().int().min(0).describe('optimizer steps; 0 = epochs over the data'),
   epochs: z.number().positive().max(1000).describe('passes over the training rows (replay rows included) when steps is 0'),
-  timeBudgetSec: z.number().min(0).default(0).describe('wall-clock budget in seconds: when the first steps show the run will not fit, its schedule is shortened to what does (0 = none)'),
+  timeBudgetSec: shortenBudget,
   warmupRatio: z.number().min(0).max(1).describe('share of the steps spent warming up the learning rate'),
   replay: z.object({
     fraction: z.number().min(0).max(0.9).describe('share of training rows that are built-in pretraining text, loss on every token (0 = none)'),
@@ -119,7 +122,7 @@ export const DpoSchema = z.object({
   weightDecay: z.number().min(0).max(1).describe('AdamW decoupled weight decay on matrices'),
   steps: z.number().int().min(0).describe('optimizer steps; 0 = epochs over the pairs'),
   epochs: z.number().positive().max(1000).describe('passes over the training pairs when steps is 0'),
-  timeBudgetSec: z.number().min(0).default(0).describe('wall-clock budget in seconds: when the first steps show the run will not fit, its schedule is shortened to what does (0 = none)'),
+  timeBudgetSec: shortenBudget,
   warmupRatio: z.number().min(0).max(1).describe('share of the steps spent warming up the learning rate'),
   evalEvery: positive.describe('validate, keep the best, checkpoint every N steps'),
   seed: z.number().int().describe('seed (also picks the held-out prompts)'),
