@@ -2,6 +2,7 @@
 #pragma once
 #include <napi.h>
 #include <cstdint>
+#include <vector>
 #include <omp.h>
 
 namespace heed {
@@ -20,6 +21,11 @@ inline bool Bool(const Napi::Value& v) { return v.As<Napi::Boolean>().Value(); }
 // (for use inside other kernels' OpenMP loops). Implemented in gemm.cc.
 void sgemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
            const float* B, int64_t ldb, float* C, int64_t ldc, float beta, bool parallel);
+
+// out_i (rows×O_i) = x (rows×I)·W_iᵀ for weights stored alike (kind 0 f32, 1 f16, 2 bf16, 3 q8_0;
+// W_i the stored bytes, O_i rows each), one pass of the threads over all of them. Implemented in gemv.cc.
+void gemvMulti(int kind, const float* x, int64_t rows, int64_t I, const std::vector<const uint8_t*>& W,
+               const std::vector<int64_t>& O, const std::vector<float*>& out);
 
 // Each kernel file registers its functions on the addon's exports.
 void RegisterGemm(Napi::Env env, Napi::Object exports);

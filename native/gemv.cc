@@ -146,38 +146,45 @@ void q8Rows(const float* x, const uint8_t* W, float* out, int64_t o0, int64_t o1
   }
 }
 
-template <typename F>
-void parallelRows(int64_t rows, int64_t O, int64_t I, F&& run) {
-  // Split W's rows between threads in 64-row chunks; each thread streams its own part of W.
-  const int64_t chunk = 64, chunks = (O + chunk - 1) / chunk;
-  const int nt = O * I >= (1 << 15) ? (int)std::min<int64_t>(omp_get_max_threads(), chunks) : 1;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-  for (int64_t c = 0; c < chunks; c++) {
-    const int64_t o0 = c * chunk, o1 = std::min(O, o0 + chunk);
-    for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) run(r0, std::min(kMaxRows, rows - r0), o0, o1);
+enum Kind { kF32 = 0, kF16 = 1, kBF16 = 2, kQ8 = 3 };
+inline int64_t rowBytesOf(int kind, int64_t I) { return kind == kF32 ? I * 4 : kind == kQ8 ? (I / kQ8Block) * kQ8Bytes : I * 2; }
+
+// Rows [o0, o1) of one weight against every row of x, kMaxRows rows of x per pass over W.
+void weightRows(int kind, const float* x, int64_t rows, const uint8_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
+  if (kind == kF32) {
+    sgemm(false, true, rows, o1 - o0, I, x, I, reinterpret_cast<const float*>(W) + o0 * I, I, out + o0, O, 0.f, false);
+    return;
+  }
+  const uint16_t* h = reinterpret_cast<const uint16_t*>(W);
+  for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
+    const int R = (int)std::min(kMaxRows, rows - r0);
+    const float* xr = x + r0 * I;
+    float* orow = out + r0 * O;
+    switch (kind * 8 + R) {
+      case kF16 * 8 + 1: halfRows<false, 1>(xr, h, orow, o0, o1, O, I); break;
+      case kF16 * 8 + 2: halfRows<false, 2>(xr, h, orow, o0, o1, O, I); break;
+      case kF16 * 8 + 3: halfRows<false, 3>(xr, h, orow, o0, o1, O, I); break;
+      case kF16 * 8 + 4: halfRows<false, 4>(xr, h, orow, o0, o1, O, I); break;
+      case kBF16 * 8 + 1: halfRows<true, 1>(xr, h, orow, o0, o1, O, I); break;
+      case kBF16 * 8 + 2: halfRows<true, 2>(xr, h, orow, o0, o1, O, I); break;
+      case kBF16 * 8 + 3: halfRows<true, 3>(xr, h, orow, o0, o1, O, I); break;
+      case kBF16 * 8 + 4: halfRows<true, 4>(xr, h, orow, o0, o1, O, I); break;
+      case kQ8 * 8 + 1: q8Rows<1>(xr, W, orow, o0, o1, O, I); break;
+      case kQ8 * 8 + 2: q8Rows<2>(xr, W, orow, o0, o1, O, I); break;
+      case kQ8 * 8 + 3: q8Rows<3>(xr, W, orow, o0, o1, O, I); break;
+      default: q8Rows<4>(xr, W, orow, o0, o1, O, I); break;
+    }
   }
 }
 
 // linearHalf(x, w, bf16, out, rows, O, I): out = x·Wᵀ, W (O×I) f16 or bf16 bit patterns.
 Napi::Value LinearHalf(const Napi::CallbackInfo& info) {
   const float* x = F32(info[0]);
-  const uint16_t* W = info[1].As<Napi::Uint16Array>().Data();
-  const bool bf16 = Bool(info[2]);
+  const uint8_t* W = reinterpret_cast<const uint8_t*>(info[1].As<Napi::Uint16Array>().Data());
+  const int kind = Bool(info[2]) ? kBF16 : kF16;
   float* out = F32(info[3]);
   const int64_t rows = Int(info[4]), O = Int(info[5]), I = Int(info[6]);
-  parallelRows(rows, O, I, [&](int64_t r0, int64_t R, int64_t o0, int64_t o1) {
-    const float* xr = x + r0 * I; float* orow = out + r0 * O;
-    switch ((bf16 ? 8 : 0) + (int)R) {
-      case 1: halfRows<false, 1>(xr, W, orow, o0, o1, O, I); break;
-      case 2: halfRows<false, 2>(xr, W, orow, o0, o1, O, I); break;
-      case 3: halfRows<false, 3>(xr, W, orow, o0, o1, O, I); break;
-      case 4: halfRows<false, 4>(xr, W, orow, o0, o1, O, I); break;
-      case 9: halfRows<true, 1>(xr, W, orow, o0, o1, O, I); break;
-      case 10: halfRows<true, 2>(xr, W, orow, o0, o1, O, I); break;
-      case 11: halfRows<true, 3>(xr, W, orow, o0, o1, O, I); break;
-      default: halfRows<true, 4>(xr, W, orow, o0, o1, O, I); break;
-    }
-  });
+  gemvMulti(kind, x, rows, I, {W}, {O}, {out});
   return info.Env().Undefined();
 }
 
@@ -187,15 +194,7 @@ Napi::Value LinearQ8(const Napi::CallbackInfo& info) {
   const uint8_t* W = info[1].As<Napi::Uint8Array>().Data();
   float* out = F32(info[2]);
   const int64_t rows = Int(info[3]), O = Int(info[4]), I = Int(info[5]);
-  parallelRows(rows, O, I, [&](int64_t r0, int64_t R, int64_t o0, int64_t o1) {
-    const float* xr = x + r0 * I; float* orow = out + r0 * O;
-    switch (R) {
-      case 1: q8Rows<1>(xr, W, orow, o0, o1, O, I); break;
-      case 2: q8Rows<2>(xr, W, orow, o0, o1, O, I); break;
-      case 3: q8Rows<3>(xr, W, orow, o0, o1, O, I); break;
-      default: q8Rows<4>(xr, W, orow, o0, o1, O, I); break;
-    }
-  });
+  gemvMulti(kQ8, x, rows, I, {W}, {O}, {out});
   return info.Env().Undefined();
 }
 
@@ -207,10 +206,7 @@ inline uint8_t* viewData(const Napi::Value& v, size_t& bytes) {
 }
 
 // linearMulti(x, ws, kind, outs, rows, I): outs[i] (rows×O_i) = x·W_iᵀ for several weights that read
-// the same x (q/k/v, gate/up), in one pass of the threads over all of them: the rows of every W are
-// split between threads as one list, so each call's fork and join and each thread's share are paid
-// once, and small matrices (k/v with few KV heads) still use every core. kind: 0 f32, 1 f16, 2 bf16,
-// 3 q8_0; rows at most 16 (decoding).
+// the same x (q/k/v, gate/up) in one call. kind: 0 f32, 1 f16, 2 bf16, 3 q8_0; rows at most 16.
 Napi::Value LinearMulti(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const float* x = F32(info[0]);
@@ -218,70 +214,25 @@ Napi::Value LinearMulti(const Napi::CallbackInfo& info) {
   const int kind = (int)Int(info[2]);
   const int64_t rows = Int(info[4]), I = Int(info[5]);
   const uint32_t n = ws.Length();
-  if (n != outs.Length() || kind < 0 || kind > 3 || rows < 1 || rows > 16 || I < 1 || (kind == 3 && I % kQ8Block)) {
+  if (n != outs.Length() || kind < 0 || kind > 3 || rows < 1 || rows > 16 || I < 1 || (kind == kQ8 && I % kQ8Block)) {
     Napi::RangeError::New(env, "linearMulti: bad arguments").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   std::vector<const uint8_t*> W(n);
   std::vector<float*> out(n);
-  std::vector<int64_t> O(n), start(n + 1, 0);
+  std::vector<int64_t> O(n);
+  const size_t rowBytes = rowBytesOf(kind, I);
   for (uint32_t i = 0; i < n; i++) {
     size_t wb, ob;
     W[i] = viewData(ws.Get(i), wb);
     out[i] = reinterpret_cast<float*>(viewData(outs.Get(i), ob));
-    const size_t rowBytes = kind == 0 ? I * 4 : kind == 3 ? (I / kQ8Block) * kQ8Bytes : I * 2;
     O[i] = (int64_t)(wb / rowBytes);
     if (wb % rowBytes || ob != (size_t)(rows * O[i] * 4)) {
       Napi::RangeError::New(env, "linearMulti: weight " + std::to_string(i) + " or its output does not match rows and I").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    start[i + 1] = start[i] + O[i];
   }
-  const int64_t total = start[n];
-  const int nt = total * I >= (1 << 15) ? (int)std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, total / 8)) : 1;
-  // thread t computes rows [lo, hi) of the concatenation, cut at multiples of 8 rows
-  auto run = [&](int t) {
-    const int64_t lo = (total * t / nt) & ~int64_t(7), hi = t == nt - 1 ? total : (total * (t + 1) / nt) & ~int64_t(7);
-    for (uint32_t i = 0; i < n; i++) {
-      const int64_t o0 = std::max(lo, start[i]) - start[i], o1 = std::min(hi, start[i + 1]) - start[i];
-      if (o0 >= o1) continue;
-      if (kind == 0) {
-        const float* w = reinterpret_cast<const float*>(W[i]);
-        sgemm(false, true, rows, o1 - o0, I, x, I, w + o0 * I, I, out[i] + o0, O[i], 0.f, false);
-        continue;
-      }
-      for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
-        const int64_t R = std::min(kMaxRows, rows - r0);
-        const float* xr = x + r0 * I;
-        float* orow = out[i] + r0 * O[i];
-        if (kind == 3) {
-          switch (R) {
-            case 1: q8Rows<1>(xr, W[i], orow, o0, o1, O[i], I); break;
-            case 2: q8Rows<2>(xr, W[i], orow, o0, o1, O[i], I); break;
-            case 3: q8Rows<3>(xr, W[i], orow, o0, o1, O[i], I); break;
-            default: q8Rows<4>(xr, W[i], orow, o0, o1, O[i], I); break;
-          }
-        } else {
-          const uint16_t* w = reinterpret_cast<const uint16_t*>(W[i]);
-          switch ((kind == 2 ? 8 : 0) + (int)R) {
-            case 1: halfRows<false, 1>(xr, w, orow, o0, o1, O[i], I); break;
-            case 2: halfRows<false, 2>(xr, w, orow, o0, o1, O[i], I); break;
-            case 3: halfRows<false, 3>(xr, w, orow, o0, o1, O[i], I); break;
-            case 4: halfRows<false, 4>(xr, w, orow, o0, o1, O[i], I); break;
-            case 9: halfRows<true, 1>(xr, w, orow, o0, o1, O[i], I); break;
-            case 10: halfRows<true, 2>(xr, w, orow, o0, o1, O[i], I); break;
-            case 11: halfRows<true, 3>(xr, w, orow, o0, o1, O[i], I); break;
-            default: halfRows<true, 4>(xr, w, orow, o0, o1, O[i], I); break;
-          }
-        }
-      }
-    }
-  };
-  if (nt <= 1) run(0);
-  else {
-#pragma omp parallel num_threads(nt)
-    run(omp_get_thread_num());
-  }
+  gemvMulti(kind, x, rows, I, W, O, out);
   return env.Undefined();
 }
 
@@ -301,6 +252,30 @@ Napi::Value DequantQ8(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+// out_i (rows×O_i) = x·W_iᵀ for weights that read the same x, in one pass of the threads over all of
+// them: their rows form one list cut into chunks of kChunk rows, each thread taking a contiguous run
+// of chunks (it streams its own part of W). Each call's fork and join is paid once, and small
+// matrices (k/v with few KV heads) still use every core. (Chunks handed out from a shared counter
+// measured slower on two cores: the counter's cache line moves between them on every chunk.)
+void gemvMulti(int kind, const float* x, int64_t rows, int64_t I, const std::vector<const uint8_t*>& W, const std::vector<int64_t>& O, const std::vector<float*>& out) {
+  constexpr int64_t kChunk = 16;
+  const size_t n = W.size();
+  std::vector<int64_t> start(n + 1, 0);
+  for (size_t i = 0; i < n; i++) start[i + 1] = start[i] + O[i];
+  const int64_t total = start[n], chunks = (total + kChunk - 1) / kChunk;
+  auto run = [&](int64_t c) {
+    const int64_t lo = c * kChunk, hi = std::min(total, lo + kChunk);
+    for (size_t i = 0; i < n; i++) {
+      const int64_t o0 = std::max(lo, start[i]) - start[i], o1 = std::min(hi, start[i + 1]) - start[i];
+      if (o0 < o1) weightRows(kind, x, rows, W[i], out[i], o0, o1, O[i], I);
+    }
+  };
+  const int nt = total * I >= (1 << 15) ? (int)std::min<int64_t>(omp_get_max_threads(), chunks) : 1;
+  if (nt <= 1) { for (int64_t c = 0; c < chunks; c++) run(c); return; }
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t c = 0; c < chunks; c++) run(c);
+}
 
 void RegisterGemv(Napi::Env env, Napi::Object exports) {
   exports.Set("linearHalf", Napi::Function::New(env, LinearHalf));

@@ -1,6 +1,9 @@
-// Fused CPU kernels for heed: norms, activations, RoPE, attention, cross-entropy, embedding, AdamW.
+// Fused CPU kernels for heed: norms, activations, RoPE, attention, cross-entropy, embedding, AdamW,
+// and a decode step's whole transformer block.
 // Each implements the function of the same name in src/core/kernels.ts (the contract and reference).
 #include <algorithm>
+#include <cstring>
+#include <string>
 #include <vector>
 #include "common.h"
 #include "ops_simd.h"
@@ -951,6 +954,99 @@ Napi::Value SumRows(const CI& i) { sumRows(F32(i[0]), F32(i[1]), Int(i[2]), Int(
 Napi::Value Nf4Dequant(const CI& i) { nf4Dequant(i[0].As<Napi::Uint8Array>().Data(), F32(i[1]), F32(i[2]), Int(i[3]), F32(i[4]), Int(i[5])); return Undef(i); }
 Napi::Value Vadd(const CI& i) { vadd(F32(i[0]), F32(i[1]), F32(i[2]), Int(i[3])); return Undef(i); }
 
+// ---------------------------------------------------------------------------------------------
+// One transformer block of a decode step (one new token per row, B ≤ 16 rows, each at its own
+// cache length), in one call: norm → q/k/v → RoPE → this step's k, v into each row's cache slot →
+// attention over the slot → o → residual → norm → MLP → residual, x updated in place. The same
+// kernels as the op-by-op path; what it saves is the ~20 calls, typed-array allocations and
+// autograd checks per block that a small model's decode step otherwise spends most of its time on.
+// dims: B, d, H, Hkv, D, ffn, norm (0 rms, 1 layer), mlp (0 swiglu, 1 gelu). weights: n1.w, n1.b,
+// q, k, v, q.b, k.b, v.b, o, o.b, n2.w, n2.b, gate, up, down, gate.b, up.b, down.b (null where the
+// model has none). kinds: how q, k, v, o, gate, up, down are stored (as gemvMulti's; −1: none).
+// ---------------------------------------------------------------------------------------------
+const uint8_t* bytesOf(const Napi::Value& v) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  return static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+}
+
+Napi::Value DecodeLayer(const CI& i) {
+  Napi::Env env = i.Env();
+  float* x = F32(i[0]);
+  const int32_t* dm = I32(i[1]);
+  const int64_t B = dm[0], d = dm[1], H = dm[2], Hkv = dm[3], D = dm[4], F = dm[5];
+  const bool rms = dm[6] == 0, swiglu = dm[7] == 0;
+  const float eps = (float)Num(i[2]);
+  const int32_t* pos = I32(i[3]);
+  const float *cs = F32OrNull(i[4]), *sn = F32OrNull(i[5]);
+  Napi::Array wa = i[6].As<Napi::Array>();
+  const int32_t* kind = I32(i[7]);
+  Napi::Array kc = i[8].As<Napi::Array>(), vc = i[9].As<Napi::Array>();
+  const int32_t* lens = I32(i[10]);
+  const float scale = (float)Num(i[11]);
+  const uint8_t* w[18];
+  for (uint32_t j = 0; j < 18; j++) w[j] = bytesOf(wa.Get(j));
+  auto f = [&](int j) { return reinterpret_cast<const float*>(w[j]); };
+  const int64_t qd = H * D, kvd = Hkv * D;
+  std::vector<float*> kcache(B), vcache(B);
+  for (int64_t b = 0; b < B; b++) {
+    Napi::Float32Array kb = kc.Get((uint32_t)b).As<Napi::Float32Array>(), vb = vc.Get((uint32_t)b).As<Napi::Float32Array>();
+    if ((int64_t)kb.ElementLength() < (lens[b] + 1) * kvd || (int64_t)vb.ElementLength() < (lens[b] + 1) * kvd) {
+      Napi::RangeError::New(env, "decodeLayer: cache slot of row " + std::to_string(b) + " has no room for position " + std::to_string(lens[b])).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    kcache[b] = kb.Data(); vcache[b] = vb.Data();
+  }
+  std::vector<float> h(B * d), mean(B), rstd(B), q(B * qd), k(B * kvd), v(B * kvd), att(B * qd), lse(H), o(B * d);
+  auto norm = [&](int wj, int bj) {
+    if (rms) rmsnorm_fwd(x, f(wj), h.data(), rstd.data(), B, d, eps);
+    else layernorm_fwd(x, f(wj), f(bj), h.data(), mean.data(), rstd.data(), B, d, eps);
+  };
+  auto bias = [&](float* y, int bj, int64_t C) { if (w[bj]) addBias(y, f(bj), B, C); };
+  // attention
+  norm(0, 1);
+  if (kind[0] == kind[1] && kind[1] == kind[2]) gemvMulti(kind[0], h.data(), B, d, {w[2], w[3], w[4]}, {qd, kvd, kvd}, {q.data(), k.data(), v.data()});
+  else {
+    gemvMulti(kind[0], h.data(), B, d, {w[2]}, {qd}, {q.data()});
+    gemvMulti(kind[1], h.data(), B, d, {w[3]}, {kvd}, {k.data()});
+    gemvMulti(kind[2], h.data(), B, d, {w[4]}, {kvd}, {v.data()});
+  }
+  bias(q.data(), 5, qd); bias(k.data(), 6, kvd); bias(v.data(), 7, kvd);
+  if (cs) { rope(q.data(), q.data(), B, H, D, pos, cs, sn, false); rope(k.data(), k.data(), B, Hkv, D, pos, cs, sn, false); }
+  for (int64_t b = 0; b < B; b++) {
+    std::memcpy(kcache[b] + lens[b] * kvd, k.data() + b * kvd, kvd * sizeof(float));
+    std::memcpy(vcache[b] + lens[b] * kvd, v.data() + b * kvd, kvd * sizeof(float));
+    Attn a{};
+    a.q = q.data() + b * qd; a.k = kcache[b]; a.v = vcache[b]; a.o = att.data() + b * qd; a.lse = lse.data();
+    a.B = 1; a.T = 1; a.Tk = lens[b] + 1; a.H = H; a.Hkv = Hkv; a.D = D; a.qOff = lens[b]; a.scale = scale;
+    attention_fwd(a);
+  }
+  gemvMulti(kind[3], att.data(), B, qd, {w[8]}, {d}, {o.data()});
+  bias(o.data(), 9, d);
+  vadd(x, o.data(), x, B * d);
+  // MLP
+  norm(10, 11);
+  std::vector<float> u(B * F), m(B * F);
+  if (swiglu) {
+    std::vector<float> g(B * F);
+    if (kind[4] == kind[5]) gemvMulti(kind[4], h.data(), B, d, {w[12], w[13]}, {F, F}, {g.data(), u.data()});
+    else {
+      gemvMulti(kind[4], h.data(), B, d, {w[12]}, {F}, {g.data()});
+      gemvMulti(kind[5], h.data(), B, d, {w[13]}, {F}, {u.data()});
+    }
+    bias(g.data(), 15, F); bias(u.data(), 16, F);
+    swiglu_fwd(g.data(), u.data(), m.data(), B * F);
+  } else {
+    gemvMulti(kind[5], h.data(), B, d, {w[13]}, {F}, {u.data()});
+    bias(u.data(), 16, F);
+    gelu_fwd(u.data(), m.data(), B * F);
+  }
+  gemvMulti(kind[6], m.data(), B, F, {w[14]}, {d}, {o.data()});
+  bias(o.data(), 17, d);
+  vadd(x, o.data(), x, B * d);
+  return Undef(i);
+}
+
 }  // namespace
 
 void RegisterOps(Napi::Env env, Napi::Object exports) {
@@ -964,6 +1060,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
     {"embeddingFwd", EmbeddingFwd}, {"embeddingBwd", EmbeddingBwd},
     {"adamw", Adamw}, {"sumSquares", SumSquares}, {"axpy", Axpy},
     {"addBias", AddBias}, {"sumRows", SumRows}, {"vadd", Vadd}, {"nf4Dequant", Nf4Dequant},
+    {"decodeLayer", DecodeLayer},
   };
   for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
 }

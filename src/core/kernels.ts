@@ -119,6 +119,16 @@ export interface Kernels {
    * all stored alike (kind 0 f32, 1 f16, 2 bf16, 3 q8_0), rows ≤ 16: one pass of the threads over all.
    */
   linearMulti(x: Float32Array, ws: Array<Float32Array | Uint16Array | Uint8Array>, kind: 0 | 1 | 2 | 3, outs: Float32Array[], rows: number, I: number): void;
+  /**
+   * One transformer block of a decode step, x (B×d) updated in place: norm → q/k/v (+ bias) → RoPE
+   * (when cos/sin are given) → each row's k, v written at position lens[b] of its cache slot →
+   * attention over positions ≤ lens[b] → o → residual → norm → MLP (SwiGLU or GELU) → residual.
+   * dims: B, d, H, Hkv, D, ffn, norm (0 rms, 1 layer), mlp (0 swiglu, 1 gelu). weights (DECODE_WEIGHTS
+   * order): n1.w, n1.b, q, k, v, q.b, k.b, v.b, o, o.b, n2.w, n2.b, gate, up, down, gate.b, up.b,
+   * down.b, null where absent; kinds: storage of q, k, v, o, gate, up, down (linearMulti's, −1 none).
+   */
+  decodeLayer(x: Float32Array, dims: Int32Array, eps: number, positions: Int32Array, cos: Float32Array | null, sin: Float32Array | null,
+    weights: Array<Float32Array | Uint16Array | Uint8Array | null>, kinds: Int32Array, kCache: Float32Array[], vCache: Float32Array[], lens: Int32Array, scale: number): void;
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -438,6 +448,50 @@ export const refKernels: Kernels = {
         out[r * O + o] = s;
       }
     });
+  },
+
+  decodeLayer(x, dims, eps, positions, cos, sin, w, kinds, kCache, vCache, lens, scale) {
+    const [B, d, H, Hkv, D, F, normKind, mlpKind] = dims as unknown as number[] as [number, number, number, number, number, number, number, number];
+    const k = refKernels, f = (j: number) => w[j] as Float32Array, qd = H * D, kvd = Hkv * D;
+    const lin = (kind: number, input: Float32Array, I: number, ws: number[], Os: number[]): Float32Array[] => {
+      const outs = Os.map((O) => new Float32Array(B * O));
+      k.linearMulti(input, ws.map((j) => w[j]!), kind as 0 | 1 | 2 | 3, outs, B, I);
+      return outs;
+    };
+    const bias = (y: Float32Array, j: number, C: number) => { if (w[j]) k.addBias(y, f(j), B, C); };
+    const h = new Float32Array(B * d), stat = new Float32Array(B), stat2 = new Float32Array(B);
+    const norm = (wj: number, bj: number) => normKind === 0 ? k.rmsnormFwd(x, f(wj), h, stat, B, d, eps) : k.layernormFwd(x, f(wj), w[bj] as Float32Array | null, h, stat, stat2, B, d, eps);
+    norm(0, 1);
+    const [q, kk, v] = [lin(kinds[0]!, h, d, [2], [qd])[0]!, lin(kinds[1]!, h, d, [3], [kvd])[0]!, lin(kinds[2]!, h, d, [4], [kvd])[0]!];
+    bias(q, 5, qd); bias(kk, 6, kvd); bias(v, 7, kvd);
+    if (cos && sin) { k.rope(q, q, B, H, D, positions, cos, sin, false); k.rope(kk, kk, B, Hkv, D, positions, cos, sin, false); }
+    const att = new Float32Array(B * qd), lse = new Float32Array(H);
+    for (let b = 0; b < B; b++) {
+      const p = lens[b]!;
+      if (kCache[b]!.length < (p + 1) * kvd || vCache[b]!.length < (p + 1) * kvd) throw new RangeError(`decodeLayer: cache slot of row ${b} has no room for position ${p}`);
+      kCache[b]!.set(kk.subarray(b * kvd, (b + 1) * kvd), p * kvd);
+      vCache[b]!.set(v.subarray(b * kvd, (b + 1) * kvd), p * kvd);
+      const out = new Float32Array(qd);
+      k.attentionFwd(q.subarray(b * qd, (b + 1) * qd), kCache[b]!.subarray(0, (p + 1) * kvd), vCache[b]!.subarray(0, (p + 1) * kvd), out, lse, 1, 1, p + 1, H, Hkv, D, p, scale, null, null);
+      att.set(out, b * qd);
+    }
+    const o = lin(kinds[3]!, att, qd, [8], [d])[0]!;
+    bias(o, 9, d);
+    k.vadd(x, o, x, B * d);
+    norm(10, 11);
+    const m = new Float32Array(B * F);
+    if (mlpKind === 0) {
+      const g = lin(kinds[4]!, h, d, [12], [F])[0]!, u = lin(kinds[5]!, h, d, [13], [F])[0]!;
+      bias(g, 15, F); bias(u, 16, F);
+      k.swigluFwd(g, u, m, B * F);
+    } else {
+      const u = lin(kinds[5]!, h, d, [13], [F])[0]!;
+      bias(u, 16, F);
+      k.geluFwd(u, m, B * F);
+    }
+    const down = lin(kinds[6]!, m, F, [14], [d])[0]!;
+    bias(down, 17, d);
+    k.vadd(x, down, x, B * d);
   },
 
   linearQ8(x, blocks, out, rows, O, I) {

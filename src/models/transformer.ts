@@ -5,6 +5,9 @@
 import { Tensor } from '../core/tensor.js';
 import { Rng } from '../core/rng.js';
 import * as op from '../core/ops.js';
+import { isGradEnabled } from '../core/autograd.js';
+import { K } from '../core/kernels.js';
+import { isQ8, type Q8Weight } from '../core/q8.js';
 import { quantizeNF4, denseWeight, type NF4Weight } from '../core/quant.js';
 import { expectedShapes } from './hf-names.js';
 import { toF32, type TensorData } from './safetensors.js';
@@ -324,8 +327,18 @@ export class Transformer {
     const rope = c.positions === 'rope' ? this.ropeFor(maxPos + 1) : null;
     let x = op.embedding(this.p('model.embed_tokens.weight'), new Tensor(ids, [B, T], 'i32'));
     if (c.positions === 'learned') x = op.add(x, op.embedding(this.p('model.embed_positions.weight'), new Tensor(positions, [B, T], 'i32')));
+    // a decode step with nothing to record runs each block as one kernel call (decodeLayer)
+    const fuse = cache && T === 1 && !o.keyMask && !training && !isGradEnabled() && B <= 16;
+    const dims = fuse ? Int32Array.of(B, c.dModel, H, Hkv, D, c.ffn, c.norm === 'rms' ? 0 : 1, c.mlp === 'swiglu' ? 0 : 1) : null;
+    const lens = fuse ? Int32Array.from(slots!, (s) => cache!.lens[s]!) : null;
     for (let i = 0; i < c.nLayer; i++) {
       const L = `model.layers.${i}`;
+      const block = fuse ? this.decodeWeights(L, ad) : null;
+      if (block) {
+        K().decodeLayer(x.f32, dims!, c.normEps, positions, rope?.cos ?? null, rope?.sin ?? null, block.weights, block.kinds,
+          Array.from(slots!, (s) => cache!.k[i]![s]!), Array.from(slots!, (s) => cache!.v[i]![s]!), lens!, 1 / Math.sqrt(D));
+        continue;
+      }
       const h = this.norm(x, `${L}.input_layernorm`);
       const [qf, kf, vf] = this.projs(h, [`${L}.self_attn.q_proj`, `${L}.self_attn.k_proj`, `${L}.self_attn.v_proj`], training, ad);
       let q = op.reshape(qf!, [B, T, H, D]), k = op.reshape(kf!, [B, T, Hkv, D]);
@@ -348,6 +361,40 @@ export class Transformer {
     }
     if (o.rows) x = op.selectRows(op.reshape(x, [B * T, c.dModel]), o.rows);
     return this.norm(x, 'model.norm');
+  }
+
+  /**
+   * A block's weights as decodeLayer takes them, or null when the block needs the op-by-op path: an
+   * adapter attached (and on), an NF4 base, or a tensor stored some other way than the kernel reads.
+   */
+  private decodeWeights(L: string, adapters: boolean): { weights: Array<Float32Array | Uint16Array | Uint8Array | null>; kinds: Int32Array } | null {
+    const weights: Array<Float32Array | Uint16Array | Uint8Array | null> = [], kinds = new Int32Array(7).fill(-1);
+    const f32 = (name: string, optional: boolean): boolean => {
+      const t = this.params.get(name);
+      if (!t) { weights.push(null); return optional; }
+      if (isQ8(t) || t.dtype !== 'f32') return false;
+      weights.push(t.data as Float32Array);
+      return true;
+    };
+    const lin = (name: string, slot: number): boolean => {
+      const wn = `${name}.weight`, t = this.params.get(wn);
+      if (!t) { weights.push(null); return slot === 4 && this.cfg.mlp === 'gelu'; }   // GELU models have no gate_proj
+      if (this.frozenNF4.has(wn) || (adapters && this.lora.has(wn))) return false;
+      const kind = isQ8(t) ? 3 : t.dtype === 'f32' ? 0 : t.dtype === 'f16' ? 1 : t.dtype === 'bf16' ? 2 : -1;
+      if (kind < 0) return false;
+      kinds[slot] = kind;
+      weights.push(isQ8(t) ? (t as unknown as Q8Weight).blocks : (t.data as Float32Array | Uint16Array));
+      return true;
+    };
+    const a = `${L}.self_attn`, m = `${L}.mlp`;
+    const ok = f32(`${L}.input_layernorm.weight`, false) && f32(`${L}.input_layernorm.bias`, true)
+      && lin(`${a}.q_proj`, 0) && lin(`${a}.k_proj`, 1) && lin(`${a}.v_proj`, 2)
+      && f32(`${a}.q_proj.bias`, true) && f32(`${a}.k_proj.bias`, true) && f32(`${a}.v_proj.bias`, true)
+      && lin(`${a}.o_proj`, 3) && f32(`${a}.o_proj.bias`, true)
+      && f32(`${L}.post_attention_layernorm.weight`, false) && f32(`${L}.post_attention_layernorm.bias`, true)
+      && lin(`${m}.gate_proj`, 4) && lin(`${m}.up_proj`, 5) && lin(`${m}.down_proj`, 6)
+      && f32(`${m}.gate_proj.bias`, true) && f32(`${m}.up_proj.bias`, true) && f32(`${m}.down_proj.bias`, true);
+    return ok ? { weights, kinds } : null;
   }
 
   /**
