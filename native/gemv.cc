@@ -1,8 +1,11 @@
 // Decoding's linear layers on weights stored compact: out (rows×O) = x (rows×I) · Wᵀ for a few rows
 // (one per sequence being decoded), W read once as stored (f16, bf16, or q8_0 blocks of 32 int8
-// codes with an f16 scale) and widened in registers, never into a buffer: at batch 1 a decode step
-// is bound by the bytes of weights read, so half the bytes is twice the speed.
+// codes with an f16 scale; the input rows then quantized the same way, as llama.cpp does, so a block
+// is an integer dot product), never widened into a buffer: at batch 1 a decode step is bound by the
+// bytes of weights read, so half the bytes is twice the speed.
 #include <algorithm>
+#include <cmath>
+#include <memory>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -33,10 +36,30 @@ inline float scaleOf(uint16_t h) {
   return halfToFloat(h);
 #endif
 }
+inline uint16_t floatToHalf(float f) {
+#if defined(__F16C__)
+  return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+#else
+  uint32_t x; std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
+  if (e == 255) return uint16_t(sign | 0x7c00 | (m ? 0x200 : 0));
+  const int ee = int(e) - 127 + 15;
+  if (ee >= 31) return uint16_t(sign | 0x7c00);
+  if (ee <= 0) {   // a subnormal half (or zero): shift the whole mantissa, round half to even
+    if (ee < -10) return uint16_t(sign);
+    const uint32_t mm = m | 0x800000, shift = uint32_t(14 - ee), half = mm >> shift, rem = mm & ((1u << shift) - 1), mid = 1u << (shift - 1);
+    return uint16_t(sign | (half + (rem > mid || (rem == mid && (half & 1)))));
+  }
+  uint32_t h = (uint32_t(ee) << 10) | (m >> 13);
+  const uint32_t rem = m & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;   // a carry into the exponent is still right
+  return uint16_t(sign | h);
+#endif
+}
 inline float bf16ToFloat(uint16_t h) { uint32_t bits = uint32_t(h) << 16; float f; std::memcpy(&f, &bits, 4); return f; }
 
 // A float vector of the widest kind the build targets (AVX-512: 16 lanes, AVX2 + FMA + F16C: 8),
-// loads that widen f16, bf16 and int8 into it, and a horizontal sum.
+// loads that widen f16 and bf16 into it, and a horizontal sum.
 #if defined(__AVX512F__)
 #define HEED_SIMD 1
 constexpr int kW = 16;
@@ -53,7 +76,6 @@ inline vf vloadHalf(const uint16_t* w) {
   if constexpr (BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   else return _mm512_cvtph_ps(h);
 }
-inline vf vloadI8(const uint8_t* q) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)))); }
 #elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define HEED_SIMD 1
 constexpr int kW = 8;
@@ -75,7 +97,6 @@ inline vf vloadHalf(const uint16_t* w) {
   if constexpr (BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   else return _mm256_cvtph_ps(h);
 }
-inline vf vloadI8(const uint8_t* q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)))); }
 #endif
 
 // out[r·O + o] = Σ_i x[r·I + i]·W[o·I + i] for o in [o0, o1), R rows of x.
@@ -105,40 +126,80 @@ void halfRows(const float* x, const uint16_t* W, float* out, int64_t o0, int64_t
   }
 }
 
-// q8_0 rows: I/32 blocks of {f16 d, int8 q[32]}; Σ_b d_b·Σ_j q_j·x_j.
+// The input rows of a q8_0 product, quantized the way llama.cpp quantizes its activations for a
+// q8_0 weight (quantize_row_q8_0): per block of 32, d = max|x|/127 (kept as f16), q = round(x/d) with
+// ties to even. Σ_j qw_j·qx_j is then an exact integer sum, scaled once per block by dw·dx.
+struct Q8Input {
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  Q8Input(const float* x, int64_t rows, int64_t I) : q(rows * I), d(rows * (I / kQ8Block)) {
+    for (int64_t b = 0; b < rows * (I / kQ8Block); b++) {
+      const float* xb = x + b * kQ8Block;
+      float amax = 0;
+      for (int j = 0; j < kQ8Block; j++) amax = std::max(amax, std::fabs(xb[j]));
+      const float id = amax > 0 ? 127.f / amax : 0.f;
+      for (int j = 0; j < kQ8Block; j++) q[b * kQ8Block + j] = (int8_t)std::nearbyint(xb[j] * id);
+      d[b] = halfToFloat(floatToHalf(amax / 127.f));
+    }
+  }
+};
+
+#if defined(__AVX2__)
+// Σ of 32 int8 products in 8 int32 lanes, as floats: |w|·sign(x, w) pairs through maddubs (u8·s8 → s16;
+// |w| ≤ 128 and |x| ≤ 127 cannot saturate), then pairs of s16 through madd (or VNNI's one dpbusd).
+inline __m256 dot32(__m256i w, __m256i x) {
+  const __m256i aw = _mm256_sign_epi8(w, w), sx = _mm256_sign_epi8(x, w);
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+  return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx));
+#else
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1)));
+#endif
+}
+inline float hsum8(__m256 a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
+
+// q8_0 rows: I/32 blocks of {f16 dw, int8 q[32]}; out = Σ_b dw_b·dx_b·Σ_j qw_j·qx_j for R rows of x.
 template <int R>
-void q8Rows(const float* x, const uint8_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
+void q8Rows(const Q8Input& in, int64_t r0, const uint8_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
   const int64_t nb = I / kQ8Block, rowBytes = nb * kQ8Bytes;
+  const int8_t* xq = in.q.data() + r0 * I;
+  const float* xd = in.d.data() + r0 * nb;
   for (int64_t o = o0; o < o1; o++) {
     const uint8_t* w = W + o * rowBytes;
-#if defined(HEED_SIMD)
-    vf acc[R];
-    for (int r = 0; r < R; r++) acc[r] = vzero();
-    for (int64_t b = 0; b < nb; b++) {
+#if defined(__AVX2__)
+    // two accumulators per row (even and odd blocks), so consecutive blocks do not wait on one FMA chain
+    __m256 a0[R], a1[R];
+    for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm256_setzero_ps();
+    auto block = [&](int64_t b, __m256* acc) {
       const uint8_t* blk = w + b * kQ8Bytes;
       uint16_t dh; std::memcpy(&dh, blk, 2);
-      const vf d = vset(scaleOf(dh));
-      vf q[kQ8Block / kW];
-      for (int j = 0; j < kQ8Block / kW; j++) q[j] = vloadI8(blk + 2 + j * kW);
-      const float* xb = x + b * kQ8Block;
+      const float dw = scaleOf(dh);
+      const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
       for (int r = 0; r < R; r++) {
-        vf s = vmul(q[0], vload(xb + r * I));
-        for (int j = 1; j < kQ8Block / kW; j++) s = vfma(q[j], vload(xb + r * I + j * kW), s);
-        acc[r] = vfma(d, s, acc[r]);
+        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + r * I + b * kQ8Block));
+        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[r * nb + b]), dot32(qw, qx), acc[r]);
       }
-    }
-    for (int r = 0; r < R; r++) out[r * O + o] = vsum(acc[r]);
+    };
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) { block(b, a0); block(b + 1, a1); }
+    if (b < nb) block(b, a0);
+    for (int r = 0; r < R; r++) out[r * O + o] = hsum8(_mm256_add_ps(a0[r], a1[r]));
 #else
     float acc[R] = {};
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = w + b * kQ8Bytes;
       uint16_t dh; std::memcpy(&dh, blk, 2);
-      const float d = halfToFloat(dh);
+      const float dw = halfToFloat(dh);
       const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2);
       for (int r = 0; r < R; r++) {
-        float s = 0;
-        for (int j = 0; j < kQ8Block; j++) s += float(q[j]) * x[r * I + b * kQ8Block + j];
-        acc[r] += d * s;
+        int32_t s = 0;
+        for (int j = 0; j < kQ8Block; j++) s += int32_t(q[j]) * xq[r * I + b * kQ8Block + j];
+        acc[r] += dw * xd[r * nb + b] * float(s);
       }
     }
     for (int r = 0; r < R; r++) out[r * O + o] = acc[r];
@@ -150,7 +211,7 @@ enum Kind { kF32 = 0, kF16 = 1, kBF16 = 2, kQ8 = 3 };
 inline int64_t rowBytesOf(int kind, int64_t I) { return kind == kF32 ? I * 4 : kind == kQ8 ? (I / kQ8Block) * kQ8Bytes : I * 2; }
 
 // Rows [o0, o1) of one weight against every row of x, kMaxRows rows of x per pass over W.
-void weightRows(int kind, const float* x, int64_t rows, const uint8_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
+void weightRows(int kind, const float* x, const Q8Input* xq, int64_t rows, const uint8_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
   if (kind == kF32) {
     sgemm(false, true, rows, o1 - o0, I, x, I, reinterpret_cast<const float*>(W) + o0 * I, I, out + o0, O, 0.f, false);
     return;
@@ -169,10 +230,10 @@ void weightRows(int kind, const float* x, int64_t rows, const uint8_t* W, float*
       case kBF16 * 8 + 2: halfRows<true, 2>(xr, h, orow, o0, o1, O, I); break;
       case kBF16 * 8 + 3: halfRows<true, 3>(xr, h, orow, o0, o1, O, I); break;
       case kBF16 * 8 + 4: halfRows<true, 4>(xr, h, orow, o0, o1, O, I); break;
-      case kQ8 * 8 + 1: q8Rows<1>(xr, W, orow, o0, o1, O, I); break;
-      case kQ8 * 8 + 2: q8Rows<2>(xr, W, orow, o0, o1, O, I); break;
-      case kQ8 * 8 + 3: q8Rows<3>(xr, W, orow, o0, o1, O, I); break;
-      default: q8Rows<4>(xr, W, orow, o0, o1, O, I); break;
+      case kQ8 * 8 + 1: q8Rows<1>(*xq, r0, W, orow, o0, o1, O, I); break;
+      case kQ8 * 8 + 2: q8Rows<2>(*xq, r0, W, orow, o0, o1, O, I); break;
+      case kQ8 * 8 + 3: q8Rows<3>(*xq, r0, W, orow, o0, o1, O, I); break;
+      default: q8Rows<4>(*xq, r0, W, orow, o0, o1, O, I); break;
     }
   }
 }
@@ -264,11 +325,12 @@ void gemvMulti(int kind, const float* x, int64_t rows, int64_t I, const std::vec
   std::vector<int64_t> start(n + 1, 0);
   for (size_t i = 0; i < n; i++) start[i + 1] = start[i] + O[i];
   const int64_t total = start[n], chunks = (total + kChunk - 1) / kChunk;
+  std::unique_ptr<Q8Input> xq(kind == kQ8 ? new Q8Input(x, rows, I) : nullptr);
   auto run = [&](int64_t c) {
     const int64_t lo = c * kChunk, hi = std::min(total, lo + kChunk);
     for (size_t i = 0; i < n; i++) {
       const int64_t o0 = std::max(lo, start[i]) - start[i], o1 = std::min(hi, start[i + 1]) - start[i];
-      if (o0 < o1) weightRows(kind, x, rows, W[i], out[i], o0, o1, O[i], I);
+      if (o0 < o1) weightRows(kind, x, xq.get(), rows, W[i], out[i], o0, o1, O[i], I);
     }
   };
   const int nt = total * I >= (1 << 15) ? (int)std::min<int64_t>(omp_get_max_threads(), chunks) : 1;

@@ -4,7 +4,7 @@
 //
 // Conventions: row-major, contiguous; arrays may be subarrays (views) of larger buffers.
 // "accumulate" means the kernel adds into the output (caller zeroes it); otherwise it overwrites.
-import { bf16ToF32, f16BitsToF32, f16ToF32 } from './dtype.js';
+import { bf16ToF32, f16BitsToF32, f16ToF32, f32ToF16Bits } from './dtype.js';
 
 export interface Kernels {
   readonly name: string;
@@ -110,7 +110,10 @@ export interface Kernels {
 
   /** out (rows×O) = x (rows×I)·Wᵀ, W (O×I) f16 or bf16 bit patterns read as stored (decoding's few rows). */
   linearHalf(x: Float32Array, w: Uint16Array, bf16: boolean, out: Float32Array, rows: number, O: number, I: number): void;
-  /** out (rows×O) = x (rows×I)·Wᵀ, W (O×I) in q8_0 blocks (I a multiple of 32; see q8.ts). */
+  /**
+   * out (rows×O) = x (rows×I)·Wᵀ, W (O×I) in q8_0 blocks (I a multiple of 32; see q8.ts), with x
+   * quantized to q8_0 first as llama.cpp does (quantizeRowsQ8): Σ_b dw_b·dx_b·Σ_j qw_j·qx_j.
+   */
   linearQ8(x: Float32Array, blocks: Uint8Array, out: Float32Array, rows: number, O: number, I: number): void;
   /** out (n) = the values of n weights in q8_0 blocks. */
   dequantQ8(blocks: Uint8Array, out: Float32Array, n: number): void;
@@ -129,6 +132,26 @@ export interface Kernels {
    */
   decodeLayer(x: Float32Array, dims: Int32Array, eps: number, positions: Int32Array, cos: Float32Array | null, sin: Float32Array | null,
     weights: Array<Float32Array | Uint16Array | Uint8Array | null>, kinds: Int32Array, kCache: Float32Array[], vCache: Float32Array[], lens: Int32Array, scale: number): void;
+}
+
+/**
+ * Rows of activations as q8_0, the way llama.cpp quantizes a q8_0 product's input (quantize_row_q8_0,
+ * its SIMD form): per block of 32, d = max|x|/127 rounded to f16, codes round(x·127/max|x|) with ties
+ * to even, in f32 arithmetic. (x.length a multiple of 32.)
+ */
+export function quantizeRowsQ8(x: Float32Array): { q: Int8Array; d: Float32Array } {
+  const nb = x.length / 32, q = new Int8Array(x.length), d = new Float32Array(nb), f = Math.fround;
+  for (let b = 0; b < nb; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
+    const id = amax > 0 ? f(127 / amax) : 0;
+    for (let j = 0; j < 32; j++) {
+      const v = f(x[b * 32 + j]! * id), r = Math.round(v);
+      q[b * 32 + j] = r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;   // Math.round takes ties up; to even instead
+    }
+    d[b] = f16BitsToF32(f32ToF16Bits(f(amax / 127)));
+  }
+  return { q, d };
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -495,11 +518,16 @@ export const refKernels: Kernels = {
   },
 
   linearQ8(x, blocks, out, rows, O, I) {
-    const wf = new Float32Array(O * I);
-    refKernels.dequantQ8(blocks, wf, O * I);
+    // the input quantized as llama.cpp does for a q8_0 weight; a block is then an integer dot product
+    const nb = I / 32, xq = quantizeRowsQ8(x.subarray(0, rows * I)), dv = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
     for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) {
       let s = 0;
-      for (let i = 0; i < I; i++) s += x[r * I + i]! * wf[o * I + i]!;
+      for (let b = 0; b < nb; b++) {
+        const at = (o * nb + b) * 34;
+        let dot = 0;
+        for (let j = 0; j < 32; j++) dot += dv.getInt8(at + 2 + j) * xq.q[r * I + b * 32 + j]!;
+        s += Math.fround(f16BitsToF32(dv.getUint16(at, true)) * xq.d[r * nb + b]!) * dot;
+      }
       out[r * O + o] = s;
     }
   },

@@ -23,8 +23,25 @@ let seed = 99;
 const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
 const randn = (n: number) => Float32Array.from({ length: n }, rand);
 
+/**
+ * The values a q8_0 product's input is rounded to, from llama.cpp's definition (quantize_row_q8_0):
+ * per block of 32, d = max|x|/127 as an f16, code round(x·127/max|x|) with ties to even.
+ */
+function q8Input(x: Float32Array): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let b = 0; b < x.length / 32; b++) {
+    const blk = Array.from(x.subarray(b * 32, b * 32 + 32)), amax = Math.max(...blk.map(Math.abs));
+    const d = f16BitsToF32(f32ToF16(Float32Array.of(amax / 127))[0]!), id = amax > 0 ? Math.fround(127 / amax) : 0;
+    blk.forEach((v, j) => {
+      const t = Math.fround(v * id), fl = Math.floor(t), code = t - fl === 0.5 ? (fl % 2 === 0 ? fl : fl + 1) : Math.round(t);
+      out[b * 32 + j] = d * code;
+    });
+  }
+  return out;
+}
+
 /** x (rows×I) · Wᵀ in float64 for W given as values. */
-function reference(x: Float32Array, w: ArrayLike<number>, rows: number, O: number, I: number): Float64Array {
+function reference(x: ArrayLike<number>, w: ArrayLike<number>, rows: number, O: number, I: number): Float64Array {
   const out = new Float64Array(rows * O);
   for (let r = 0; r < rows; r++) for (let o = 0; o < O; o++) {
     let s = 0;
@@ -67,7 +84,7 @@ for (const [name, k] of backends) {
     for (let rows = 1; rows <= 6; rows++) {
       const x = randn(rows * I), out = new Float32Array(rows * O);
       k.linearQ8(x, blocks, out, rows, O, I);
-      close(out, reference(x, values, rows, O, I), `q8_0 rows ${rows}`);
+      close(out, reference(q8Input(x), values, rows, O, I), `q8_0 rows ${rows}`);
     }
   });
 }
@@ -80,9 +97,18 @@ test('linear() reads q8_0 and half weights as stored for ≤ 16 rows and widens 
     refKernels.dequantQ8(q.blocks, deq, O * I);
     for (const rows of [1, 3, 16, 17, 40]) {
       const x = new Tensor(randn(rows * I), [rows, I]);
-      const want = linear(x, new Tensor(deq, [O, I]), bias).f32;
+      // decoding's ≤ 16 rows quantize their input as llama.cpp does; more rows widen W and keep x
+      const xs = rows <= 16 ? new Tensor(Float32Array.from(q8Input(x.f32)), [rows, I]) : x;
+      const want = linear(xs, new Tensor(deq, [O, I]), bias).f32;
       const got = linear(x, q, bias).f32;
       got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-4, `q8 rows ${rows} [${i}] ${v} vs ${want[i]}`));
+      // and the input's rounding moves the product by well under 1% of its scale
+      if (rows <= 16) {
+        const exact = linear(x, new Tensor(deq, [O, I]), bias).f32;
+        let worst = 0, scale = 0;
+        exact.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - got[i]!)); scale = Math.max(scale, Math.abs(v)); });
+        assert.ok(worst < 0.01 * scale, `q8 rows ${rows}: activation rounding moved the product by ${worst} (scale ${scale})`);
+      }
       const h = new Tensor(f32ToF16(wf), [O, I], 'f16');
       const wantH = linear(x, new Tensor(Float32Array.from(h.data as Uint16Array, f16BitsToF32), [O, I]), bias).f32;
       linear(x, h, bias).f32.forEach((v, i) => assert.ok(Math.abs(v - wantH[i]!) < 1e-4, `f16 rows ${rows}`));
