@@ -99,27 +99,53 @@ inline vf vloadHalf(const uint16_t* w) {
 }
 #endif
 
-// out[r·O + o] = Σ_i x[r·I + i]·W[o·I + i] for o in [o0, o1), R rows of x.
-template <bool BF16, int R>
-void halfRows(const float* x, const uint16_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
+// Weights stored as f32, f16 or bf16 (T = float or uint16_t bit patterns), widened in registers.
+enum Dense { kDenseF32, kDenseF16, kDenseBF16 };
+template <int S>
+inline float widen(const void* w, int64_t i) {
+  if constexpr (S == kDenseF32) return static_cast<const float*>(w)[i];
+  else if constexpr (S == kDenseBF16) return bf16ToFloat(static_cast<const uint16_t*>(w)[i]);
+  else return halfToFloat(static_cast<const uint16_t*>(w)[i]);
+}
+#if defined(HEED_SIMD)
+template <int S>
+inline vf vwiden(const void* w, int64_t i) {
+  if constexpr (S == kDenseF32) return vload(static_cast<const float*>(w) + i);
+  else return vloadHalf<S == kDenseBF16>(static_cast<const uint16_t*>(w) + i);
+}
+#endif
+
+// out[r·O + o] = Σ_i x[r·I + i]·W[o·I + i] for o in [o0, o1), R rows of x. U independent
+// accumulators per row (4 for one or two rows), so the FMAs of a row do not wait on each other.
+template <int S, int R>
+void denseRows(const float* x, const void* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
+  const int64_t elem = S == kDenseF32 ? 4 : 2;
   for (int64_t o = o0; o < o1; o++) {
-    const uint16_t* w = W + o * I;
+    const void* w = static_cast<const uint8_t*>(W) + o * I * elem;
     float acc[R] = {};
     int64_t i = 0;
 #if defined(HEED_SIMD)
-    vf a0[R], a1[R];
-    for (int r = 0; r < R; r++) a0[r] = vzero(), a1[r] = vzero();
-    for (; i + 2 * kW <= I; i += 2 * kW) {
-      vf w0 = vloadHalf<BF16>(w + i), w1 = vloadHalf<BF16>(w + i + kW);
-      for (int r = 0; r < R; r++) {
-        a0[r] = vfma(w0, vload(x + r * I + i), a0[r]);
-        a1[r] = vfma(w1, vload(x + r * I + i + kW), a1[r]);
+    constexpr int U = R <= 2 ? 4 : 2;
+    vf a[U][R];
+    for (int u = 0; u < U; u++) for (int r = 0; r < R; r++) a[u][r] = vzero();
+    for (; i + U * kW <= I; i += U * kW) {
+      for (int u = 0; u < U; u++) {
+        const vf wv = vwiden<S>(w, i + u * kW);
+        for (int r = 0; r < R; r++) a[u][r] = vfma(wv, vload(x + r * I + i + u * kW), a[u][r]);
       }
     }
-    for (int r = 0; r < R; r++) acc[r] = vsum(a0[r]) + vsum(a1[r]);
+    for (; i + kW <= I; i += kW) {
+      const vf wv = vwiden<S>(w, i);
+      for (int r = 0; r < R; r++) a[0][r] = vfma(wv, vload(x + r * I + i), a[0][r]);
+    }
+    for (int r = 0; r < R; r++) {
+      vf t = a[0][r];
+      for (int u = 1; u < U; u++) t = t + a[u][r];
+      acc[r] = vsum(t);
+    }
 #endif
     for (; i < I; i++) {
-      const float wv = BF16 ? bf16ToFloat(w[i]) : halfToFloat(w[i]);
+      const float wv = widen<S>(w, i);
       for (int r = 0; r < R; r++) acc[r] += wv * x[r * I + i];
     }
     for (int r = 0; r < R; r++) out[r * O + o] = acc[r];
@@ -212,24 +238,23 @@ inline int64_t rowBytesOf(int kind, int64_t I) { return kind == kF32 ? I * 4 : k
 
 // Rows [o0, o1) of one weight against every row of x, kMaxRows rows of x per pass over W.
 void weightRows(int kind, const float* x, const Q8Input* xq, int64_t rows, const uint8_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
-  if (kind == kF32) {
-    sgemm(false, true, rows, o1 - o0, I, x, I, reinterpret_cast<const float*>(W) + o0 * I, I, out + o0, O, 0.f, false);
-    return;
-  }
-  const uint16_t* h = reinterpret_cast<const uint16_t*>(W);
   for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
     const int R = (int)std::min(kMaxRows, rows - r0);
     const float* xr = x + r0 * I;
     float* orow = out + r0 * O;
     switch (kind * 8 + R) {
-      case kF16 * 8 + 1: halfRows<false, 1>(xr, h, orow, o0, o1, O, I); break;
-      case kF16 * 8 + 2: halfRows<false, 2>(xr, h, orow, o0, o1, O, I); break;
-      case kF16 * 8 + 3: halfRows<false, 3>(xr, h, orow, o0, o1, O, I); break;
-      case kF16 * 8 + 4: halfRows<false, 4>(xr, h, orow, o0, o1, O, I); break;
-      case kBF16 * 8 + 1: halfRows<true, 1>(xr, h, orow, o0, o1, O, I); break;
-      case kBF16 * 8 + 2: halfRows<true, 2>(xr, h, orow, o0, o1, O, I); break;
-      case kBF16 * 8 + 3: halfRows<true, 3>(xr, h, orow, o0, o1, O, I); break;
-      case kBF16 * 8 + 4: halfRows<true, 4>(xr, h, orow, o0, o1, O, I); break;
+      case kF32 * 8 + 1: denseRows<kDenseF32, 1>(xr, W, orow, o0, o1, O, I); break;
+      case kF32 * 8 + 2: denseRows<kDenseF32, 2>(xr, W, orow, o0, o1, O, I); break;
+      case kF32 * 8 + 3: denseRows<kDenseF32, 3>(xr, W, orow, o0, o1, O, I); break;
+      case kF32 * 8 + 4: denseRows<kDenseF32, 4>(xr, W, orow, o0, o1, O, I); break;
+      case kF16 * 8 + 1: denseRows<kDenseF16, 1>(xr, W, orow, o0, o1, O, I); break;
+      case kF16 * 8 + 2: denseRows<kDenseF16, 2>(xr, W, orow, o0, o1, O, I); break;
+      case kF16 * 8 + 3: denseRows<kDenseF16, 3>(xr, W, orow, o0, o1, O, I); break;
+      case kF16 * 8 + 4: denseRows<kDenseF16, 4>(xr, W, orow, o0, o1, O, I); break;
+      case kBF16 * 8 + 1: denseRows<kDenseBF16, 1>(xr, W, orow, o0, o1, O, I); break;
+      case kBF16 * 8 + 2: denseRows<kDenseBF16, 2>(xr, W, orow, o0, o1, O, I); break;
+      case kBF16 * 8 + 3: denseRows<kDenseBF16, 3>(xr, W, orow, o0, o1, O, I); break;
+      case kBF16 * 8 + 4: denseRows<kDenseBF16, 4>(xr, W, orow, o0, o1, O, I); break;
       case kQ8 * 8 + 1: q8Rows<1>(*xq, r0, W, orow, o0, o1, O, I); break;
       case kQ8 * 8 + 2: q8Rows<2>(*xq, r0, W, orow, o0, o1, O, I); break;
       case kQ8 * 8 + 3: q8Rows<3>(*xq, r0, W, orow, o0, o1, O, I); break;

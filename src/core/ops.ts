@@ -264,7 +264,10 @@ export function linear(x: Tensor, w: Tensor | NF4Weight | Q8Weight, bias: Tensor
     return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', [x, ...(bias ? [bias] : [])], { w, rows, I, O });
   }
   // Half weights read as stored when no gradient is wanted (decoding); training keeps the widened GEMM.
-  if (rows <= DECODE_ROWS && !x.requiresGrad && !isNF4(w) && w.dtype !== 'f32' && !w.requiresGrad) K().linearHalf(x.f32, w.data as Uint16Array, w.dtype === 'bf16', out, rows, O, I);
+  const decoding = rows <= DECODE_ROWS && !isNF4(w) && (!isGradEnabled() || (!x.requiresGrad && !w.requiresGrad));
+  if (decoding && w.dtype !== 'f32') K().linearHalf(x.f32, w.data as Uint16Array, w.dtype === 'bf16', out, rows, O, I);
+  // f32 too streams W once through the matrix-vector kernel (the LM head of a decode step)
+  else if (decoding && w.dtype === 'f32') K().linearMulti(x.f32, [w.f32], 0, [out], rows, I);
   else K().gemm(false, true, rows, O, I, x.f32, 0, denseWeight(w), 0, out, 0, 0, 1, 0, 0, 0);
   if (bias) K().addBias(out, bias.f32, rows, O);
   const inputs = [x, ...(isNF4(w) ? [] : [w]), ...(bias ? [bias] : [])];
