@@ -236,29 +236,27 @@ void q8Rows(const Q8Input& in, int64_t r0, const uint8_t* W, float* out, int64_t
 enum Kind { kF32 = 0, kF16 = 1, kBF16 = 2, kQ8 = 3 };
 inline int64_t rowBytesOf(int kind, int64_t I) { return kind == kF32 ? I * 4 : kind == kQ8 ? (I / kQ8Block) * kQ8Bytes : I * 2; }
 
+// Rows [o0, o1) of one weight against R rows of x (kind as gemvMulti's; Dense's values are its first three).
+template <int R>
+void rowsOf(int kind, const float* x, const Q8Input* xq, int64_t r0, const uint8_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
+  switch (kind) {
+    case kF32: denseRows<kDenseF32, R>(x, W, out, o0, o1, O, I); break;
+    case kF16: denseRows<kDenseF16, R>(x, W, out, o0, o1, O, I); break;
+    case kBF16: denseRows<kDenseBF16, R>(x, W, out, o0, o1, O, I); break;
+    default: q8Rows<R>(*xq, r0, W, out, o0, o1, O, I); break;
+  }
+}
+
 // Rows [o0, o1) of one weight against every row of x, kMaxRows rows of x per pass over W.
 void weightRows(int kind, const float* x, const Q8Input* xq, int64_t rows, const uint8_t* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
   for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
-    const int R = (int)std::min(kMaxRows, rows - r0);
     const float* xr = x + r0 * I;
     float* orow = out + r0 * O;
-    switch (kind * 8 + R) {
-      case kF32 * 8 + 1: denseRows<kDenseF32, 1>(xr, W, orow, o0, o1, O, I); break;
-      case kF32 * 8 + 2: denseRows<kDenseF32, 2>(xr, W, orow, o0, o1, O, I); break;
-      case kF32 * 8 + 3: denseRows<kDenseF32, 3>(xr, W, orow, o0, o1, O, I); break;
-      case kF32 * 8 + 4: denseRows<kDenseF32, 4>(xr, W, orow, o0, o1, O, I); break;
-      case kF16 * 8 + 1: denseRows<kDenseF16, 1>(xr, W, orow, o0, o1, O, I); break;
-      case kF16 * 8 + 2: denseRows<kDenseF16, 2>(xr, W, orow, o0, o1, O, I); break;
-      case kF16 * 8 + 3: denseRows<kDenseF16, 3>(xr, W, orow, o0, o1, O, I); break;
-      case kF16 * 8 + 4: denseRows<kDenseF16, 4>(xr, W, orow, o0, o1, O, I); break;
-      case kBF16 * 8 + 1: denseRows<kDenseBF16, 1>(xr, W, orow, o0, o1, O, I); break;
-      case kBF16 * 8 + 2: denseRows<kDenseBF16, 2>(xr, W, orow, o0, o1, O, I); break;
-      case kBF16 * 8 + 3: denseRows<kDenseBF16, 3>(xr, W, orow, o0, o1, O, I); break;
-      case kBF16 * 8 + 4: denseRows<kDenseBF16, 4>(xr, W, orow, o0, o1, O, I); break;
-      case kQ8 * 8 + 1: q8Rows<1>(*xq, r0, W, orow, o0, o1, O, I); break;
-      case kQ8 * 8 + 2: q8Rows<2>(*xq, r0, W, orow, o0, o1, O, I); break;
-      case kQ8 * 8 + 3: q8Rows<3>(*xq, r0, W, orow, o0, o1, O, I); break;
-      default: q8Rows<4>(*xq, r0, W, orow, o0, o1, O, I); break;
+    switch (std::min(kMaxRows, rows - r0)) {
+      case 1: rowsOf<1>(kind, xr, xq, r0, W, orow, o0, o1, O, I); break;
+      case 2: rowsOf<2>(kind, xr, xq, r0, W, orow, o0, o1, O, I); break;
+      case 3: rowsOf<3>(kind, xr, xq, r0, W, orow, o0, o1, O, I); break;
+      default: rowsOf<4>(kind, xr, xq, r0, W, orow, o0, o1, O, I); break;
     }
   }
 }
