@@ -5,6 +5,7 @@ import { basename, resolve } from 'node:path';
 import { loadModel } from '../models/load.js';
 import { loadAdapter } from '../models/peft.js';
 import { Transformer } from '../models/transformer.js';
+import { storeWeights, type DecodeWeights } from '../models/stored.js';
 import type { TokenizerFolder } from '../tokenizer/index.js';
 
 export interface ServedModel {
@@ -43,14 +44,20 @@ export function parseAdapterSpec(s: string): AdapterSpec {
 export class ModelRegistry {
   private readonly byId = new Map<string, ServedModel>();
 
-  /** Loads every model folder, then every adapter onto its model. */
-  static load(models: ModelSpec[], adapters: AdapterSpec[] = []): ModelRegistry {
+  /**
+   * Loads every model folder, then every adapter onto its model. weights: how the models' linear
+   * layers are stored while serving (f16, bf16, q8_0: fewer bytes per decoded token; see stored.ts).
+   */
+  static load(models: ModelSpec[], adapters: AdapterSpec[] = [], weights: DecodeWeights = 'f32'): ModelRegistry {
     if (models.length === 0) throw new Error('give at least one --model');
+    if (weights !== 'f32' && adapters.length) throw new Error(`--weights ${weights}: adapters need the f32 base weights (serve adapters with --weights f32, or merge them first: heed export --to hf)`);
     const reg = new ModelRegistry(), created = Math.floor(Date.now() / 1000);
     for (const { name, dir } of models) {
       if (reg.byId.has(name)) throw new Error(`--model: two models are named '${name}' (give NAME=DIR)`);
       const m = loadModel(dir);
-      reg.add({ id: name, model: m.model, tok: m.tok, contextLength: m.model.cfg.maxPositions, created });
+      let model: Transformer;
+      try { model = storeWeights(m.model, weights); } catch (e) { throw new Error(`--model ${dir}: ${(e as Error).message.replace(/^heed: /, '')}`); }
+      reg.add({ id: name, model, tok: m.tok, contextLength: model.cfg.maxPositions, created });
     }
     for (const a of adapters) {
       const baseName = a.model ?? (models.length === 1 ? models[0]!.name : null);

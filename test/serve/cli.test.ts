@@ -59,6 +59,9 @@ test('heed serve --help has an example; bad flags are clear errors', () => {
   r = heed(['serve', '--model', tinyFolders().model, '--adapter', 'nope']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--adapter nope: expected NAME=DIR or MODEL:NAME=DIR/);
+  r = heed(['serve', '--model', tinyFolders().model, '--weights', 'q4_0']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--weights must be one of f32, f16, bf16, q8_0, got 'q4_0'/);
 });
 
 test('heed serve: SIGTERM lets a streaming request finish in full, then the process exits 0', async () => {

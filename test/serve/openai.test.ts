@@ -9,6 +9,10 @@ import { startServer, tinyFolders } from './helpers.js';
 import { loadModel } from '../../src/models/load.js';
 import { Generator } from '../../src/models/generate.js';
 import { renderPrompt, stopTokenIds } from '../../src/tokenizer/index.js';
+import { isQ8 } from '../../src/core/q8.js';
+import { storeWeights } from '../../src/models/stored.js';
+import { ModelRegistry } from '../../src/serve/models.js';
+import { listen } from '../../src/serve/app.js';
 
 const server = await startServer();
 after(() => server.close());
@@ -155,4 +159,25 @@ test('--api-key: no key or a wrong key is a 401 (AuthenticationError); the right
     const good = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'sekrit', maxRetries: 0 });
     assert.equal((await good.models.list()).data.length, 2);
   } finally { await s.close(); }
+});
+
+test('--weights q8_0 and f16: the served linears are held as stored, and a reply equals the library\'s greedy generation on the stored model', async () => {
+  const f = tinyFolders();
+  for (const w of ['q8_0', 'f16'] as const) {
+    const reg = ModelRegistry.load([{ name: 'tiny', dir: f.model }], [], w);
+    const served = reg.get('tiny')!.model, q = served.params.get('model.layers.0.self_attn.q_proj.weight')!;
+    assert.ok(w === 'q8_0' ? isQ8(q) : q.dtype === 'f16', `${w}: q_proj is held as ${isQ8(q) ? 'q8_0' : q.dtype}`);
+    assert.ok(w === 'q8_0' ? isQ8(served.params.get('lm_head.weight')) : served.params.get('lm_head.weight')!.dtype === 'f16', `${w}: the LM head too`);
+    const s = await listen(reg, { port: 0 });
+    try {
+      const c = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const r = await c.chat.completions.create({ model: 'tiny', messages, temperature: 0, max_tokens: 12 });
+      const m = loadModel(f.model), model = storeWeights(m.model, w);
+      const g = new Generator(model, { slots: 1, decoder: () => m.tok.tokenizer.streamDecoder({ skipSpecialTokens: true }) });
+      const want = g.add(renderPrompt(m.tok.tokenizer, m.tok.chatTemplate!, messages), { maxNewTokens: 12, temperature: 0, stopTokens: stopTokenIds(m.tok) });
+      while (!g.idle) g.step();
+      assert.equal(r.choices[0]!.message.content, want.text, w);
+    } finally { await s.close(); }
+  }
+  assert.throws(() => ModelRegistry.load([{ name: 'tiny', dir: f.model }], [{ name: 'lora', dir: f.adapter }], 'q8_0'), /--weights q8_0: adapters need the f32 base weights/);
 });

@@ -4,11 +4,12 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { ModelRegistry, parseAdapterSpec, parseModelSpec } from '../../serve/models.js';
 import { listen } from '../../serve/app.js';
 import { FeedbackStore } from '../../feedback/store.js';
+import { DECODE_WEIGHTS, type DecodeWeights } from '../../models/stored.js';
 import { guard, int } from '../util.js';
 
 interface ServeFlags {
   model: string[]; adapter: string[]; port: number; host: string; apiKey?: string; db?: string; runs: string;
-  parallel: number; queue: number; maxBody: number;
+  parallel: number; queue: number; maxBody: number; weights: DecodeWeights;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -36,16 +37,20 @@ export function register(program: Command): void {
     .option('--parallel <n>', 'sequences generated at once (one batch per model)', atLeast('--parallel', 1), 16)
     .option('--queue <n>', 'sequences that may wait beyond those; more get 429', atLeast('--queue', 0), 64)
     .option('--max-body <bytes>', 'largest request body; larger ones get 413', atLeast('--max-body', 1024), 1024 * 1024)
-    .addHelpText('after', '\nExample:\n  heed serve --model runs/demo/sft/best --adapter lora=runs/lora/best --port 8080\n  curl localhost:8080/v1/chat/completions -d \'{"model":"best","messages":[{"role":"user","content":"Hi"}]}\'')
+    .option('--weights <type>', `how the linear layers are held while serving: ${DECODE_WEIGHTS.join(' | ')} (f16/bf16 half the bytes a token reads, q8_0 about a quarter: faster decoding and less memory; f16, bf16 and q8_0 round the weights, so outputs can differ slightly from f32's)`, (v: string) => {
+      if (!(DECODE_WEIGHTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--weights must be one of ${DECODE_WEIGHTS.join(', ')}, got '${v}'`);
+      return v;
+    }, 'f32')
+    .addHelpText('after', '\nExample:\n  heed serve --model runs/demo/sft/best --adapter lora=runs/lora/best --port 8080\n  heed serve --model runs/demo/dpo/final --weights q8_0\n  curl localhost:8080/v1/chat/completions -d \'{"model":"best","messages":[{"role":"user","content":"Hi"}]}\'')
     .action((o: ServeFlags) => guard(async () => {
       const apiKey = o.apiKey ?? process.env.HEED_API_KEY;
-      const reg = ModelRegistry.load(o.model.map(parseModelSpec), o.adapter.map(parseAdapterSpec));
+      const reg = ModelRegistry.load(o.model.map(parseModelSpec), o.adapter.map(parseAdapterSpec), o.weights);
       const store = o.db ? FeedbackStore.open(o.db) : undefined;
       const s = await listen(reg, {
         port: o.port, host: o.host, runsRoot: o.runs, parallel: o.parallel, queue: o.queue, maxBody: o.maxBody,
         ...(apiKey ? { apiKey } : {}), ...(store ? { store } : {}),
       });
-      process.stdout.write(`heed serve: ${s.url} (models: ${reg.all().map((m) => m.id).join(', ')})\n`);
+      process.stdout.write(`heed serve: ${s.url} (models: ${reg.all().map((m) => m.id).join(', ')}${o.weights !== 'f32' ? `; weights ${o.weights}` : ''})\n`);
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           process.stdout.write(`heed serve: ${sig}: finishing ${s.scheduler.running + s.scheduler.queued} sequences in flight, then exiting\n`);
