@@ -273,21 +273,36 @@ export function sampleToken(logits: Float32Array, o: Pick<Sampling, 'temperature
     for (let i = 0; i < V; i++) { r -= logits[i]!; if (r <= 0) return i; }
     return V - 1;
   }
-  let idx = Array.from({ length: V }, (_, i) => i);
-  if (topK > 0 && topK < V) idx = idx.sort((a, b) => logits[b]! - logits[a]!).slice(0, topK);
-  else if (topP < 1) idx.sort((a, b) => logits[b]! - logits[a]!);
-  let mx = -Infinity;
-  for (const i of idx) mx = Math.max(mx, logits[i]!);
-  const p = idx.map((i) => Math.exp((logits[i]! - mx) / temp));
-  let total = p.reduce((a, b) => a + b, 0);
+  // top-k / top-p: probabilities by the softmax kernel, then only the tokens that can be in the
+  // kept set are sorted (a vocabulary-wide sort cost more than a decode step on 50k vocabularies)
+  if (temp !== 1) for (let i = 0; i < V; i++) logits[i] = logits[i]! / temp;
+  K().softmax(logits, logits, 1, V);
+  const p = logits;
+  let total = 0, top = 0;
+  for (let i = 0; i < V; i++) { total += p[i]!; if (p[i]! > top) top = p[i]!; }
+  const k = topK > 0 && topK < V ? topK : V, need = (topP < 1 ? topP : 1) * total;
+  // a floor low enough that the tokens at or above it hold the top-p mass or number at least k: the
+  // kept tokens are all at or above it, so sorting those alone gives the order a full sort would
+  let floor = top;
+  for (;;) {
+    let mass = 0, count = 0;
+    for (let i = 0; i < V; i++) if (p[i]! >= floor) { mass += p[i]!; count++; }
+    if ((topP < 1 && mass >= Math.min(total, need * (1 + 1e-6))) || (k < V && count >= k) || floor === 0) break;
+    floor = floor > 1e-30 ? floor / 16 : 0;
+  }
+  let idx: number[] = [];
+  for (let i = 0; i < V; i++) if (p[i]! >= floor) idx.push(i);
+  idx.sort((a, b) => p[b]! - p[a]! || a - b);
+  if (idx.length > k) idx = idx.slice(0, k);
   if (topP < 1) {
     let acc = 0, keep = 0;
-    while (keep < p.length) { acc += p[keep]! / total; keep++; if (acc >= topP) break; }
-    idx = idx.slice(0, keep); p.length = keep;
-    total = p.reduce((a, b) => a + b, 0);
+    while (keep < idx.length) { acc += p[idx[keep]!]! / total; keep++; if (acc >= topP) break; }
+    idx = idx.slice(0, keep);
   }
-  let r = rng.uniform() * total;
-  for (let i = 0; i < p.length; i++) { r -= p[i]!; if (r <= 0) return idx[i]!; }
+  let kept = 0;
+  for (const i of idx) kept += p[i]!;
+  let r = rng.uniform() * kept;
+  for (const i of idx) { r -= p[i]!; if (r <= 0) return i; }
   return idx[idx.length - 1]!;
 }
 

@@ -51,3 +51,25 @@ test('a batch of different prompt lengths matches each prompt run alone', () => 
   const batched = generate(model, ps, { maxNewTokens: 8 }).tokens;
   ps.forEach((p, i) => assert.deepEqual(batched[i], generate(model, [p], { maxNewTokens: 8 }).tokens[0], `row ${i}`));
 });
+
+test('top-k and top-p on a large vocabulary keep exactly the set a full sort defines, in its proportions', () => {
+  const V = 5000, rng = new Rng(3), base = Float32Array.from({ length: V }, () => rng.normal() * 3);
+  // the definition, by a full sort: probabilities at temperature t, the nucleus or the k best
+  const keptSet = (t: number, topK: number, topP: number): Set<number> => {
+    const mx = Math.max(...base), p = Array.from(base, (l) => Math.exp((l - mx) / t)), total = p.reduce((a, b) => a + b, 0);
+    let idx = [...p.keys()].sort((a, b) => p[b]! - p[a]! || a - b);
+    if (topK > 0) idx = idx.slice(0, topK);
+    if (topP < 1) { let acc = 0, n = 0; while (n < idx.length) { acc += p[idx[n]!]! / total; n++; if (acc >= topP) break; } idx = idx.slice(0, n); }
+    return new Set(idx);
+  };
+  for (const [t, topK, topP] of [[1, 0, 0.5], [0.7, 0, 0.9], [1.3, 40, 1], [1, 25, 0.8]] as const) {
+    const want = keptSet(t, topK, topP), seen = new Map<number, number>(), draws = 4000;
+    for (let i = 0; i < draws; i++) { const tok = sampleToken(base.slice(), { temperature: t, topK, topP }, rng); seen.set(tok, (seen.get(tok) ?? 0) + 1); }
+    for (const tok of seen.keys()) assert.ok(want.has(tok), `t=${t} k=${topK} p=${topP}: token ${tok} is outside the kept set`);
+    // the most likely kept token is drawn about as often as its renormalised probability says
+    const mx = Math.max(...base), w = [...want].map((i) => Math.exp((base[i]! - mx) / t)), best = [...want][w.indexOf(Math.max(...w))]!;
+    const expect = Math.max(...w) / w.reduce((a, b) => a + b, 0), got = (seen.get(best) ?? 0) / draws;
+    assert.ok(Math.abs(got - expect) < 0.04, `t=${t} k=${topK} p=${topP}: best token drawn ${got.toFixed(3)} of the time, expected ${expect.toFixed(3)}`);
+    if (want.size <= 60) assert.ok(seen.size >= Math.min(want.size, 3), `t=${t} k=${topK} p=${topP}: only ${seen.size} distinct tokens drawn`);
+  }
+});
