@@ -28,6 +28,14 @@ export function float(name: string) {
   };
 }
 
+/** A flag that takes one of `values`: `oneOf('--weights', DECODE_WEIGHTS)`. */
+export function oneOf<T extends string>(name: string, values: readonly T[]) {
+  return (v: string): T => {
+    if (!(values as readonly string[]).includes(v)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}, got '${v}'`);
+    return v as T;
+  };
+}
+
 /**
  * Checks that `dir` can become an output folder: not a file, and (with `empty`) not a folder that
  * already holds something, so a typo never writes into, or over, someone's files.

@@ -11,21 +11,36 @@ import { Transformer } from './transformer.js';
 
 export const DECODE_WEIGHTS = ['f32', 'f16', 'bf16', 'q8_0'] as const;
 export type DecodeWeights = (typeof DECODE_WEIGHTS)[number];
+/** What --weights does, for the commands' help. */
+export const WEIGHTS_HELP = 'f16/bf16 half the bytes a decoded token reads, q8_0 about a quarter: faster decoding and less memory; f16, bf16 and q8_0 round the weights, so outputs can differ slightly from f32\'s';
 
 const STORED = /\.(q|k|v|o|gate|up|down)_proj\.weight$|^lm_head\.weight$/;
 
-/** The model with its linears (and head) stored as `w`; f32 returns it unchanged. */
-export function storeWeights(model: Transformer, w: DecodeWeights): Transformer {
+/**
+ * The model with its linears (and head) stored as `w`; f32 returns it unchanged. q8_0 needs an input
+ * width that is a multiple of 32: a linear without one is held as f16 instead (as llama.cpp's
+ * quantizer falls back), and named to `onFallback`.
+ */
+export function storeWeights(model: Transformer, w: DecodeWeights, onFallback?: (name: string, width: number) => void): Transformer {
   if (w === 'f32') return model;
   if (model.lora.size || model.frozenNF4.size) throw new Error(`heed: weights ${w} are for a plain model; this one has ${model.lora.size ? 'LoRA adapters' : 'an NF4 base'}`);
   const params = new Map(model.params);
   if (model.cfg.tiedEmbeddings) params.set('lm_head.weight', params.get('model.embed_tokens.weight')!);
   for (const [name, t] of params) {
     if (!STORED.test(name)) continue;
-    if (w === 'q8_0' && t.shape[1]! % Q8_0_BLOCK !== 0) throw new Error(`heed: weights q8_0 need every linear's input width to be a multiple of ${Q8_0_BLOCK}; ${name} has ${t.shape[1]}`);
+    let kind: DecodeWeights = w;
+    if (w === 'q8_0' && t.shape[1]! % Q8_0_BLOCK !== 0) { kind = 'f16'; onFallback?.(name, t.shape[1]!); }
     // a q8_0 weight is not a Tensor; linear() and decodeLayer tell the two apart
-    const stored = w === 'q8_0' ? (q8Weight(t.f32, t.shape) as unknown as Tensor) : new Tensor(w === 'f16' ? f32ToF16(t.f32) : f32ToBf16(t.f32), t.shape, w);
+    const stored = kind === 'q8_0' ? (q8Weight(t.f32, t.shape) as unknown as Tensor) : new Tensor(kind === 'f16' ? f32ToF16(t.f32) : f32ToBf16(t.f32), t.shape, kind as 'f16' | 'bf16');
     params.set(name, stored);
   }
   return new Transformer({ ...model.cfg, tiedEmbeddings: false }, params);
+}
+
+/** storeWeights for a command: says on stderr which linears q8_0 had to hold as f16. */
+export function storeWeightsSaying(model: Transformer, w: DecodeWeights, what: string): Transformer {
+  const fell: string[] = [];
+  const out = storeWeights(model, w, (name, width) => fell.push(`${name} (${width})`));
+  if (fell.length) process.stderr.write(`heed: ${what}: q8_0 needs input widths that are multiples of ${Q8_0_BLOCK}; ${fell.length} linear${fell.length > 1 ? 's' : ''} held as f16 instead: ${fell.slice(0, 3).join(', ')}${fell.length > 3 ? ', …' : ''}\n`);
+  return out;
 }

@@ -5,7 +5,7 @@ import { basename, resolve } from 'node:path';
 import { loadModel } from '../models/load.js';
 import { loadAdapter } from '../models/peft.js';
 import { Transformer } from '../models/transformer.js';
-import { storeWeights, type DecodeWeights } from '../models/stored.js';
+import { storeWeightsSaying, type DecodeWeights } from '../models/stored.js';
 import type { TokenizerFolder } from '../tokenizer/index.js';
 
 export interface ServedModel {
@@ -55,8 +55,7 @@ export class ModelRegistry {
     for (const { name, dir } of models) {
       if (reg.byId.has(name)) throw new Error(`--model: two models are named '${name}' (give NAME=DIR)`);
       const m = loadModel(dir);
-      let model: Transformer;
-      try { model = storeWeights(m.model, weights); } catch (e) { throw new Error(`--model ${dir}: ${(e as Error).message.replace(/^heed: /, '')}`); }
+      const model = storeWeightsSaying(m.model, weights, dir);
       reg.add({ id: name, model, tok: m.tok, contextLength: model.cfg.maxPositions, created });
     }
     for (const a of adapters) {

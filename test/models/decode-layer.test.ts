@@ -9,7 +9,8 @@ import { loadNative } from '../../src/kernels/native.js';
 import { nativeKernels, useBackend } from '../../src/core/kernels.js';
 import { noGrad } from '../../src/core/autograd.js';
 import { f32ToBf16, f32ToF16 } from '../../src/core/dtype.js';
-import { q8Weight } from '../../src/core/q8.js';
+import { isQ8, q8Weight } from '../../src/core/q8.js';
+import { storeWeights } from '../../src/models/stored.js';
 import { Tensor } from '../../src/core/tensor.js';
 import { PRESETS, type ModelConfig } from '../../src/models/config.js';
 import { KVCache, Transformer } from '../../src/models/transformer.js';
@@ -82,4 +83,16 @@ test('a block with a LoRA adapter on takes the op-by-op path, and with adapters 
     const b = m.forward(Int32Array.of(4), 1, 1, { cache: c2, adapters }).logits.f32;
     a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) <= 1e-5 * (1 + Math.abs(b[i]!)), `adapters ${adapters} logit ${i}`));
   }
+});
+
+test('q8_0 storage holds a linear whose input width is not a multiple of 32 as f16 (and says which); the fused step still equals the op-by-op one', () => {
+  const cfg = { ...configs.llama!, ffn: 80 }, m = Transformer.init(cfg, 9), fell: string[] = [];
+  const s = storeWeights(m, 'q8_0', (name) => fell.push(name));
+  assert.deepEqual(fell, ['model.layers.0.mlp.down_proj.weight', 'model.layers.1.mlp.down_proj.weight']);
+  assert.equal((s.params.get('model.layers.0.mlp.down_proj.weight') as Tensor).dtype, 'f16');
+  assert.ok(isQ8(s.params.get('model.layers.0.mlp.up_proj.weight')));
+  const c1 = new KVCache(cfg, 1, cfg.maxPositions), c2 = new KVCache(cfg, 1, cfg.maxPositions);
+  for (const c of [c1, c2]) noGrad(() => s.forward(Int32Array.of(1, 2, 3), 1, 3, { cache: c }));
+  const a = noGrad(() => s.forward(Int32Array.of(4), 1, 1, { cache: c1 })).logits.f32, b = s.forward(Int32Array.of(4), 1, 1, { cache: c2 }).logits.f32;
+  a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) <= 1e-5 * (1 + Math.abs(b[i]!)), `logit ${i}: ${v} vs ${b[i]}`));
 });

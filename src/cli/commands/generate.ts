@@ -6,9 +6,10 @@ import { Generator } from '../../models/generate.js';
 import { checkSampling, type Sampling } from '../../models/sampling.js';
 import { renderPrompt, stopTokenIds, type ChatMessage } from '../../tokenizer/index.js';
 import { scoredBatch, tokenLogprobs } from '../../models/logprobs.js';
-import { float, guard, int } from '../util.js';
+import { float, guard, int, oneOf } from '../util.js';
+import { DECODE_WEIGHTS, WEIGHTS_HELP, storeWeightsSaying, type DecodeWeights } from '../../models/stored.js';
 
-interface SampleFlags { maxNewTokens: number; temperature: number; topK: number; topP: number; seed: number; adapter?: string; stop?: string[] }
+interface SampleFlags { maxNewTokens: number; temperature: number; topK: number; topP: number; seed: number; adapter?: string; stop?: string[]; weights: DecodeWeights }
 
 function sampling(c: Command): Command {
   return c
@@ -18,7 +19,16 @@ function sampling(c: Command): Command {
     .option('--top-k <k>', 'sample from the k most likely tokens (0 = off)', int('--top-k'), 0)
     .option('--top-p <p>', 'nucleus sampling threshold (1 = off)', float('--top-p'), 0.9)
     .option('--stop <text...>', 'stop strings')
-    .option('--seed <n>', 'sampling seed', int('--seed'), 0);
+    .option('--seed <n>', 'sampling seed', int('--seed'), 0)
+    .option('--weights <type>', `how the linear layers are held while decoding: ${DECODE_WEIGHTS.join(' | ')} (${WEIGHTS_HELP}; not with --adapter)`, oneOf('--weights', DECODE_WEIGHTS), 'f32');
+}
+
+/** The model folder (and adapter), its linears held as --weights asks. */
+function loadFor(dir: string, o: SampleFlags): LoadedModel {
+  const m = loadModel(dir, { adapter: o.adapter });
+  if (o.weights === 'f32') return m;
+  if (o.adapter) throw new Error(`--weights ${o.weights}: an adapter needs the f32 base weights (use --weights f32, or merge it first: heed export --to hf)`);
+  return { ...m, model: storeWeightsSaying(m.model, o.weights, dir) };
 }
 
 /** The sampling flags, checked by the library's schema under their flag names (before any model loads). */
@@ -57,7 +67,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExample:\n  heed generate --model runs/demo/pretrain/model --adapter runs/demo/sft/best --chat --prompt "What is the capital of France?"')
     .action((o: SampleFlags & { model: string; prompt: string; chat?: boolean; system?: string }) => guard(() => {
       const sampling = samplingOf(o);
-      const m = loadModel(o.model, { adapter: o.adapter });
+      const m = loadFor(o.model, o);
       let ids: number[];
       if (o.chat) {
         if (!m.tok.chatTemplate) throw new Error(`${o.model} has no chat template (tokenizer_config.json chat_template)`);
@@ -79,7 +89,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExample:\n  heed chat --model runs/demo/pretrain/model --adapter runs/demo/sft/best')
     .action((o: SampleFlags & { model: string; system?: string }) => guard(async () => {
       const sampling = samplingOf(o);
-      const m = loadModel(o.model, { adapter: o.adapter });
+      const m = loadFor(o.model, o);
       if (!m.tok.chatTemplate) throw new Error(`${o.model} has no chat template`);
       // lines are read with the async iterator, which queues them: a pipe delivers many lines while a
       // reply is being generated, and each gets its answer; the end of input ends the chat

@@ -4,8 +4,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { ModelRegistry, parseAdapterSpec, parseModelSpec } from '../../serve/models.js';
 import { listen } from '../../serve/app.js';
 import { FeedbackStore } from '../../feedback/store.js';
-import { DECODE_WEIGHTS, type DecodeWeights } from '../../models/stored.js';
-import { guard, int } from '../util.js';
+import { DECODE_WEIGHTS, WEIGHTS_HELP, type DecodeWeights } from '../../models/stored.js';
+import { guard, int, oneOf } from '../util.js';
 
 interface ServeFlags {
   model: string[]; adapter: string[]; port: number; host: string; apiKey?: string; db?: string; runs: string;
@@ -37,10 +37,7 @@ export function register(program: Command): void {
     .option('--parallel <n>', 'sequences generated at once (one batch per model)', atLeast('--parallel', 1), 16)
     .option('--queue <n>', 'sequences that may wait beyond those; more get 429', atLeast('--queue', 0), 64)
     .option('--max-body <bytes>', 'largest request body; larger ones get 413', atLeast('--max-body', 1024), 1024 * 1024)
-    .option('--weights <type>', `how the linear layers are held while serving: ${DECODE_WEIGHTS.join(' | ')} (f16/bf16 half the bytes a token reads, q8_0 about a quarter: faster decoding and less memory; f16, bf16 and q8_0 round the weights, so outputs can differ slightly from f32's)`, (v: string) => {
-      if (!(DECODE_WEIGHTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--weights must be one of ${DECODE_WEIGHTS.join(', ')}, got '${v}'`);
-      return v;
-    }, 'f32')
+    .option('--weights <type>', `how the linear layers are held while serving: ${DECODE_WEIGHTS.join(' | ')} (${WEIGHTS_HELP})`, oneOf('--weights', DECODE_WEIGHTS), 'f32')
     .addHelpText('after', '\nExample:\n  heed serve --model runs/demo/sft/best --adapter lora=runs/lora/best --port 8080\n  heed serve --model runs/demo/dpo/final --weights q8_0\n  curl localhost:8080/v1/chat/completions -d \'{"model":"best","messages":[{"role":"user","content":"Hi"}]}\'')
     .action((o: ServeFlags) => guard(async () => {
       const apiKey = o.apiKey ?? process.env.HEED_API_KEY;
