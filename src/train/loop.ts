@@ -174,7 +174,7 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
   let warmup = warmupOf(total);
   const t0 = Date.now(), startStep = step, startTokens = tokens;
   const progress = o.quiet ? null : new Progress(label, total || 0);
-  let lastLoss = NaN, warmT = 0, stoppedEarly = false;
+  let lastLoss = NaN, warmT = 0, stoppedEarly = false, evalSecs = 0, evals = 0;
   const cap = o.steps && o.timeBudgetSec ? 1.25 * o.timeBudgetSec : 0;
   let shortened = 0;
   const rngStates = () => Object.fromEntries(Object.entries(rngs).map(([k, r]) => [k, r.getState()]));
@@ -218,7 +218,20 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
     for (const [k, v] of Object.entries(stats)) row[k] = round(v / Math.max(count, 1), 5);
     let val: number | null = null;
     if (o.evaluate && o.evalEvery && (step % o.evalEvery === 0 || step === total)) {
-      const ev = o.evaluate();
+      const e0 = Date.now(), ev = o.evaluate();
+      if (step - startStep > 3) { evalSecs += (Date.now() - e0) / 1000; evals++; }
+      // the plan made at step 10 timed steps only: once evaluations are seen, it counts them too
+      if (o.timeBudgetSec && total && startStep === 0 && evals > 0 && step - startStep > 10 && step < total) {
+        const now = (Date.now() - t0) / 1000, perStep = (now - warmT - evalSecs) / (step - startStep - 3) + evalSecs / evals / o.evalEvery;
+        const fits = Math.max(step + 1, step + Math.floor((o.timeBudgetSec - now) / Math.max(perStep, 1e-6)));
+        if (fits < total) {
+          if (!o.quiet && !shortened) process.stderr.write(`\n${label}: with its evaluations, ${total} steps do not fit the time budget of ${o.timeBudgetSec}s: the schedule is shortened to ${fits} steps\n`);
+          if (!shortened && o.steps) shortened = total;
+          total = fits;
+          if (o.warmupRatio !== undefined) warmup = warmupOf(total);
+          progress?.setTotal(total);
+        }
+      }
       val = typeof ev === 'number' ? ev : ev.loss;
       row.val_loss = round(val, 5);
       if (typeof ev !== 'number') for (const [k, v] of Object.entries(ev)) if (k !== 'loss') row[`val_${k}`] = round(v, 5);

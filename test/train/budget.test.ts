@@ -38,3 +38,24 @@ test('a time budget shortens a fixed-step schedule to what fits, and the learnin
   assert.equal(full.steps, 30);
   assert.ok(!full.stoppedEarly && full.plannedSteps === undefined);
 });
+
+test('a time budget counts the evaluations too: a run whose evaluations would overrun it is shortened to fit, and still ends decayed', () => {
+  const w = Tensor.from(new Float32Array([1, -2, 3]), [3]);
+  w.requiresGrad = true;
+  const dir = mkdtempSync(join(tmpdir(), 'heed-budget-'));
+  const busy = (ms: number) => { const until = performance.now() + ms; while (performance.now() < until) { /* slow */ } };
+  // steps of ≥ 20 ms, an evaluation of ≥ 200 ms every 20 steps (the first after the step-10 sizing):
+  // sized on steps alone the plan would take ~50% longer than the budget and hit the 1.25× stop
+  const res = trainLoop({
+    run: new RunDir(dir), params: [['w', w]], data: { next: () => 0, state: () => 0, load: () => {} },
+    lossOf: () => { busy(20); return { loss: op.sum(op.square(w)), count: 1 }; },
+    evaluate: () => { busy(200); return 1; }, evalEvery: 20,
+    steps: 1000, timeBudgetSec: 2, lr: 0.1, warmupRatio: 0.1, minLrRatio: 0.1, quiet: true,
+  });
+  const rows = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; lr: number; val_loss?: number });
+  assert.equal(rows.length, res.steps);
+  const last = rows[rows.length - 1]!;
+  assert.ok(last.lr >= 0.01 && last.lr < 0.0125, `the run ended at the end of its (shortened) schedule, lr ${last.lr}, not at the 1.25× stop`);
+  assert.ok(last.val_loss !== undefined, 'the last step is evaluated');
+  assert.equal(res.plannedSteps, 1000);
+});
