@@ -262,21 +262,20 @@ export function sampleToken(logits: Float32Array, o: Pick<Sampling, 'temperature
     return best;
   }
   const topK = o.topK ?? 0, topP = o.topP ?? 1;
+  // probabilities in place, the row softmax as a kernel (a decode step's sampling was ~7% of its
+  // time as a loop of Math.exp)
+  if (temp !== 1) for (let i = 0; i < V; i++) logits[i] = logits[i]! / temp;
+  K().softmax(logits, logits, 1, V);
   if ((topK <= 0 || topK >= V) && topP >= 1) {
-    // plain temperature sampling over the whole vocabulary, without index arrays: the row softmax
-    // runs as a kernel (a decode step's sampling was ~7% of its time as a loop of Math.exp)
-    if (temp !== 1) for (let i = 0; i < V; i++) logits[i] = logits[i]! / temp;
-    K().softmax(logits, logits, 1, V);
+    // plain temperature sampling over the whole vocabulary, without index arrays
     let total = 0;
     for (let i = 0; i < V; i++) total += logits[i]!;
     let r = rng.uniform() * total;
     for (let i = 0; i < V; i++) { r -= logits[i]!; if (r <= 0) return i; }
     return V - 1;
   }
-  // top-k / top-p: probabilities by the softmax kernel, then only the tokens that can be in the
-  // kept set are sorted (a vocabulary-wide sort cost more than a decode step on 50k vocabularies)
-  if (temp !== 1) for (let i = 0; i < V; i++) logits[i] = logits[i]! / temp;
-  K().softmax(logits, logits, 1, V);
+  // top-k / top-p: only the tokens that can be in the kept set are sorted (a vocabulary-wide sort
+  // cost more than a decode step on 50k vocabularies)
   const p = logits;
   let total = 0, top = 0;
   for (let i = 0; i < V; i++) { total += p[i]!; if (p[i]! > top) top = p[i]!; }
