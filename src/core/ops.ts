@@ -274,6 +274,11 @@ export function linear(x: Tensor, w: Tensor | NF4Weight | Q8Weight, bias: Tensor
   return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', inputs, { w, rows, I, O });
 }
 
+/** How the decode kernels (linearMulti, decodeLayer) read a weight: 0 f32, 1 f16, 2 bf16, 3 q8_0; −1 they cannot. */
+export function storageKind(w: Tensor | NF4Weight | Q8Weight): 0 | 1 | 2 | 3 | -1 {
+  return isQ8(w) ? 3 : isNF4(w) ? -1 : w.dtype === 'f32' ? 0 : w.dtype === 'f16' ? 1 : w.dtype === 'bf16' ? 2 : -1;
+}
+
 /**
  * Several linears on one input, [x·W_iᵀ + b_i]: decoding's q/k/v and gate/up. With no gradient to
  * record, a few rows and weights stored alike (f32, f16, bf16 or q8_0), one kernel call runs them all
@@ -281,11 +286,9 @@ export function linear(x: Tensor, w: Tensor | NF4Weight | Q8Weight, bias: Tensor
  */
 export function linears(x: Tensor, ws: ReadonlyArray<Tensor | NF4Weight | Q8Weight>, biases: ReadonlyArray<Tensor | null>): Tensor[] {
   const I = x.shape[x.ndim - 1]!, rows = x.size / I;
-  const kindOf = (w: Tensor | NF4Weight | Q8Weight): 0 | 1 | 2 | 3 | -1 =>
-    isQ8(w) ? 3 : isNF4(w) ? -1 : w.dtype === 'f32' ? 0 : w.dtype === 'f16' ? 1 : w.dtype === 'bf16' ? 2 : -1;
-  const kind = kindOf(ws[0]!), noRecord = !isGradEnabled() || (!x.requiresGrad && ws.every((w) => isQ8(w) || !(w as Tensor).requiresGrad));
+  const kind = storageKind(ws[0]!), noRecord = !isGradEnabled() || (!x.requiresGrad && ws.every((w) => isQ8(w) || !(w as Tensor).requiresGrad));
   const fused = ws.length > 1 && rows <= DECODE_ROWS && kind >= 0 && noRecord && x.dtype === 'f32'
-    && ws.every((w) => kindOf(w) === kind && w.shape.length === 2 && w.shape[1] === I && (kind !== 3 || I % 32 === 0));
+    && ws.every((w) => storageKind(w) === kind && w.shape.length === 2 && w.shape[1] === I && (kind !== 3 || I % 32 === 0));
   if (!fused) return ws.map((w, i) => linear(x, w, biases[i] ?? null));
   const outs = ws.map((w) => new Float32Array(rows * w.shape[0]!));
   K().linearMulti(x.f32, ws.map((w) => (isQ8(w) ? w.blocks : (w as Tensor).data as Float32Array | Uint16Array)), kind as 0 | 1 | 2 | 3, outs, rows, I);

@@ -380,7 +380,7 @@ export class Transformer {
       const wn = `${name}.weight`, t = this.params.get(wn);
       if (!t) { weights.push(null); return slot === 4 && this.cfg.mlp === 'gelu'; }   // GELU models have no gate_proj
       if (this.frozenNF4.has(wn) || (adapters && this.lora.has(wn))) return false;
-      const kind = isQ8(t) ? 3 : t.dtype === 'f32' ? 0 : t.dtype === 'f16' ? 1 : t.dtype === 'bf16' ? 2 : -1;
+      const kind = op.storageKind(t);
       if (kind < 0) return false;
       kinds[slot] = kind;
       weights.push(isQ8(t) ? (t as unknown as Q8Weight).blocks : (t.data as Float32Array | Uint16Array));
