@@ -180,6 +180,17 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
   const rngStates = () => Object.fromEntries(Object.entries(rngs).map(([k, r]) => [k, r.getState()]));
   const checkpoint = () => run.saveCheckpoint(step, params, opt, { total, tokens, bestVal, bestStep, data: data.state(), rngs: rngStates() });
   const tensors = params.map(([, t]) => t);
+  // the schedule cut to `fits` steps (its learning rate still decays to the end); a run given its
+  // steps says so once and records them as planned. `why` ends the message.
+  const shortenTo = (fits: number, why: string) => {
+    if (o.steps && !shortened) {
+      shortened = total;
+      if (!o.quiet) process.stderr.write(`\n${label}: ${total} steps do not fit the time budget of ${o.timeBudgetSec}s${why}: the schedule is shortened to ${fits} steps\n`);
+    }
+    total = fits;
+    if (o.warmupRatio !== undefined) warmup = warmupOf(total);
+    progress?.setTotal(total);
+  };
   while (!total || step < total) {
     opt.lr = cosineLR(step, total || 1e9, o.lr, warmup, o.minLrRatio ?? 0.1);
     opt.zeroGrad();
@@ -205,13 +216,7 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
       if (step - startStep === 3) warmT = secs;
       if (step - startStep === 10) {
         const rate = 7 / Math.max(secs - warmT, 1e-3), fits = Math.max(step + 1, step + Math.floor((o.timeBudgetSec - secs) * rate));
-        if (!total || fits < total) {
-          if (total) shortened = total;
-          total = fits;
-          if (o.warmupRatio !== undefined) warmup = warmupOf(total);
-          progress?.setTotal(total);
-          if (shortened && !o.quiet) process.stderr.write(`\n${label}: ${shortened} steps do not fit the time budget of ${o.timeBudgetSec}s at this machine's speed: the schedule is shortened to ${total} steps\n`);
-        }
+        if (!total || fits < total) shortenTo(fits, ' at this machine\'s speed');
       }
     }
     const row: Record<string, number | null> = { loss: round(loss, 5), lr: Number(opt.lr.toExponential(4)), grad_norm: round(gradNorm, 4), tokens };
@@ -224,13 +229,7 @@ export function trainLoop<B>(o: LoopOptions<B>): LoopResult {
       if (o.timeBudgetSec && total && startStep === 0 && evals > 0 && step - startStep > 10 && step < total) {
         const now = (Date.now() - t0) / 1000, perStep = (now - warmT - evalSecs) / (step - startStep - 3) + evalSecs / evals / o.evalEvery;
         const fits = Math.max(step + 1, step + Math.floor((o.timeBudgetSec - now) / Math.max(perStep, 1e-6)));
-        if (fits < total) {
-          if (!o.quiet && !shortened) process.stderr.write(`\n${label}: with its evaluations, ${total} steps do not fit the time budget of ${o.timeBudgetSec}s: the schedule is shortened to ${fits} steps\n`);
-          if (!shortened && o.steps) shortened = total;
-          total = fits;
-          if (o.warmupRatio !== undefined) warmup = warmupOf(total);
-          progress?.setTotal(total);
-        }
+        if (fits < total) shortenTo(fits, ' with its evaluations');
       }
       val = typeof ev === 'number' ? ev : ev.loss;
       row.val_loss = round(val, 5);
