@@ -12,6 +12,14 @@ inline float* F32OrNull(const Napi::Value& v) { return v.IsNull() || v.IsUndefin
 inline int32_t* I32(const Napi::Value& v) { return v.As<Napi::Int32Array>().Data(); }
 inline uint8_t* U8OrNull(const Napi::Value& v) { return v.IsNull() || v.IsUndefined() ? nullptr : v.As<Napi::Uint8Array>().Data(); }
 inline int32_t* I32OrNull(const Napi::Value& v) { return v.IsNull() || v.IsUndefined() ? nullptr : v.As<Napi::Int32Array>().Data(); }
+// The bytes of any typed array's view, wherever it sits in its buffer (nullptr for null/undefined);
+// `bytes`, when given, receives the view's length.
+inline uint8_t* ViewBytes(const Napi::Value& v, size_t* bytes = nullptr) {
+  if (v.IsNull() || v.IsUndefined()) { if (bytes) *bytes = 0; return nullptr; }
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  if (bytes) *bytes = t.ByteLength();
+  return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+}
 inline int64_t Int(const Napi::Value& v) { return v.As<Napi::Number>().Int64Value(); }
 inline double Num(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(); }
 inline bool Bool(const Napi::Value& v) { return v.As<Napi::Boolean>().Value(); }

@@ -282,13 +282,6 @@ Napi::Value LinearQ8(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Bytes of a typed array's view, wherever it sits in its buffer.
-inline uint8_t* viewData(const Napi::Value& v, size_t& bytes) {
-  Napi::TypedArray t = v.As<Napi::TypedArray>();
-  bytes = t.ByteLength();
-  return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-}
-
 // linearMulti(x, ws, kind, outs, rows, I): outs[i] (rows×O_i) = x·W_iᵀ for several weights that read
 // the same x (q/k/v, gate/up) in one call. kind: 0 f32, 1 f16, 2 bf16, 3 q8_0; rows at most 16.
 Napi::Value LinearMulti(const Napi::CallbackInfo& info) {
@@ -308,8 +301,8 @@ Napi::Value LinearMulti(const Napi::CallbackInfo& info) {
   const size_t rowBytes = rowBytesOf(kind, I);
   for (uint32_t i = 0; i < n; i++) {
     size_t wb, ob;
-    W[i] = viewData(ws.Get(i), wb);
-    out[i] = reinterpret_cast<float*>(viewData(outs.Get(i), ob));
+    W[i] = ViewBytes(ws.Get(i), &wb);
+    out[i] = reinterpret_cast<float*>(ViewBytes(outs.Get(i), &ob));
     O[i] = (int64_t)(wb / rowBytes);
     if (wb % rowBytes || ob != (size_t)(rows * O[i] * 4)) {
       Napi::RangeError::New(env, "linearMulti: weight " + std::to_string(i) + " or its output does not match rows and I").ThrowAsJavaScriptException();

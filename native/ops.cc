@@ -964,12 +964,6 @@ Napi::Value Vadd(const CI& i) { vadd(F32(i[0]), F32(i[1]), F32(i[2]), Int(i[3]))
 // q, k, v, q.b, k.b, v.b, o, o.b, n2.w, n2.b, gate, up, down, gate.b, up.b, down.b (null where the
 // model has none). kinds: how q, k, v, o, gate, up, down are stored (as gemvMulti's; −1: none).
 // ---------------------------------------------------------------------------------------------
-const uint8_t* bytesOf(const Napi::Value& v) {
-  if (v.IsNull() || v.IsUndefined()) return nullptr;
-  Napi::TypedArray t = v.As<Napi::TypedArray>();
-  return static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-}
-
 Napi::Value DecodeLayer(const CI& i) {
   Napi::Env env = i.Env();
   float* x = F32(i[0]);
@@ -985,7 +979,7 @@ Napi::Value DecodeLayer(const CI& i) {
   const int32_t* lens = I32(i[10]);
   const float scale = (float)Num(i[11]);
   const uint8_t* w[18];
-  for (uint32_t j = 0; j < 18; j++) w[j] = bytesOf(wa.Get(j));
+  for (uint32_t j = 0; j < 18; j++) w[j] = ViewBytes(wa.Get(j));
   auto f = [&](int j) { return reinterpret_cast<const float*>(w[j]); };
   const int64_t qd = H * D, kvd = Hkv * D;
   std::vector<float*> kcache(B), vcache(B);
