@@ -1,5 +1,6 @@
 // The heed side of the generation benchmark: a 16-token random prompt per row, then `new` tokens
-// sampled from the full softmax (temperature 1), timed from the first sampled token: median and best of 5 runs after a warm-up.
+// sampled from the full softmax (temperature 1), timed from the first sampled token: median and best of
+// --reps runs (default 5) after a warm-up, and every run's rate (gen.ts interleaves these with llama-bench).
 // --weights stores the block linears and the LM head as decoding reads them (f32, f16, bf16, q8_0).
 import '../src/kernels/native.js';
 import { PRESETS, type PresetName } from '../src/models/config.js';
@@ -10,11 +11,11 @@ import { flag, median } from './common.js';
 import { storeWeights, type DecodeWeights } from './weights.js';
 
 const name = flag('config', 'gpt2') as PresetName, B = Number(flag('batch', '1')), fresh = Number(flag('new', '128'));
-const weights = flag('weights', 'f32') as DecodeWeights;
+const weights = flag('weights', 'f32') as DecodeWeights, reps = Number(flag('reps', '5'));
 const cfg = PRESETS[name];
 const model = storeWeights(Transformer.init(cfg, 0), weights), rng = new Rng(1);
 const rates: number[] = [];
-for (let rep = 0; rep < 6; rep++) {
+for (let rep = 0; rep <= reps; rep++) {
   const prompts = Array.from({ length: B }, () => Array.from({ length: 16 }, () => rng.int(cfg.vocabSize)));
   const n = rep === 0 ? 8 : fresh;
   let t0 = 0, steps = 0;
@@ -22,5 +23,6 @@ for (let rep = 0; rep < 6; rep++) {
   const secs = (performance.now() - t0) / 1000;
   if (rep > 0) rates.push((B * (steps - 1)) / secs);
 }
+const samples = rates.map((r) => Math.round(r * 10) / 10);
 rates.sort((a, b) => a - b);
-console.log(JSON.stringify({ new_tokens: fresh, tokens_per_s: Math.round(median(rates) * 10) / 10, min: Math.round(rates[0]! * 10) / 10, max: Math.round(rates[rates.length - 1]! * 10) / 10 }));
+console.log(JSON.stringify({ new_tokens: fresh, tokens_per_s: Math.round(median(rates) * 10) / 10, min: Math.round(rates[0]! * 10) / 10, max: Math.round(rates[rates.length - 1]! * 10) / 10, samples }));

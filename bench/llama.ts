@@ -36,18 +36,18 @@ export function buildLlamaBench(): string {
   return bin;
 }
 
-export interface LlamaBenchResult { tokens_per_s: number; best: number; stddev: number; threads: number; build: string }
+export interface LlamaBenchResult { tokens_per_s: number; best: number; stddev: number; threads: number; build: string; samples: number[] }
 
 /**
- * `llama-bench -t 2 -n N -d 16 -p 0 -r 5` on a GGUF: generation speed after a 16-token context, the
- * mean and the best of 5 runs (the best is what a busy machine distorts least).
+ * `llama-bench -t 2 -n N -d 16 -p 0 -r R` on a GGUF: generation speed after a 16-token context, the
+ * mean, the best and every one of R runs (default 5).
  */
-export function runLlamaBench(bin: string, gguf: string, o: { threads: number; newTokens: number; depth: number }): LlamaBenchResult {
-  const r = spawnSync(bin, ['-m', gguf, '-t', String(o.threads), '-n', String(o.newTokens), '-d', String(o.depth), '-p', '0', '-r', '5', '-o', 'json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+export function runLlamaBench(bin: string, gguf: string, o: { threads: number; newTokens: number; depth: number; reps?: number }): LlamaBenchResult {
+  const r = spawnSync(bin, ['-m', gguf, '-t', String(o.threads), '-n', String(o.newTokens), '-d', String(o.depth), '-p', '0', '-r', String(o.reps ?? 5), '-o', 'json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`llama-bench failed: ${(r.stderr ?? '').slice(-400)}`);
   const rows = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
   const tg = rows.find((x) => Number(x.n_gen) > 0);
   if (!tg) throw new Error(`llama-bench printed no generation row: ${r.stdout.slice(0, 300)}`);
   const samples = (tg.samples_ts as number[] | undefined) ?? [Number(tg.avg_ts)];
-  return { tokens_per_s: Number(tg.avg_ts), best: Math.max(...samples), stddev: Number(tg.stddev_ts), threads: Number(tg.n_threads), build: String(tg.build_commit) };
+  return { tokens_per_s: Number(tg.avg_ts), best: Math.max(...samples), stddev: Number(tg.stddev_ts), threads: Number(tg.n_threads), build: String(tg.build_commit), samples: samples.map(Number) };
 }
