@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { Hono } from 'hono';
+import { Hono, type Context, type Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serve } from '@hono/node-server';
 import { ApiError, sendError } from './errors.js';
@@ -17,7 +17,7 @@ import { rankRoutes } from './rank.js';
 import type { FeedbackStore } from '../feedback/store.js';
 
 export interface ServeOptions {
-  /** requests to /v1 need `Authorization: Bearer KEY` */
+  /** requests to /v1 and /api (OpenAI, ranking and runs APIs) need `Authorization: Bearer KEY` */
   apiKey?: string;
   /** sequences generating at once (default 16) */
   parallel?: number;
@@ -50,15 +50,21 @@ export function createApp(reg: ModelRegistry, o: ServeOptions = {}): { app: Hono
   });
   app.notFound((c) => sendError(c, new ApiError(404, `No route for ${c.req.method} ${c.req.path}.`, 'invalid_request_error', null, 'not_found')));
 
-  app.use('/v1/*', async (c, next) => {
+  // the key guards every data route: the OpenAI API, the ranking API (which writes to the store) and
+  // the runs API; the pages themselves hold no data and ask for the key in a field
+  const guard = async (c: Context, next: Next) => {
     if (o.apiKey !== undefined && !keyMatches(c.req.header('Authorization'), o.apiKey))
       return sendError(c, new ApiError(401, 'Incorrect API key provided. Send it as "Authorization: Bearer KEY".', 'invalid_request_error', null, 'invalid_api_key'));
     await next();
-  });
-  app.use('/v1/*', bodyLimit({
+  };
+  app.use('/v1/*', guard);
+  app.use('/api/*', guard);
+  const limit = bodyLimit({
     maxSize: maxBody,
     onError: (c) => sendError(c, new ApiError(413, `The request body is larger than the server's limit of ${maxBody} bytes.`, 'invalid_request_error', null, 'request_too_large')),
-  }));
+  });
+  app.use('/v1/*', limit);
+  app.use('/api/*', limit);
   app.route('/', openaiRoutes(reg, scheduler));
 
   app.get('/', (c) => c.html(readFileSync(pagePath('chat.html'), 'utf8')));

@@ -13,6 +13,7 @@ import { isQ8 } from '../../src/core/q8.js';
 import { storeWeights } from '../../src/models/stored.js';
 import { ModelRegistry } from '../../src/serve/models.js';
 import { listen } from '../../src/serve/app.js';
+import { FeedbackStore } from '../../src/feedback/store.js';
 
 const server = await startServer();
 after(() => server.close());
@@ -159,6 +160,27 @@ test('--api-key: no key or a wrong key is a 401 (AuthenticationError); the right
     const good = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'sekrit', maxRetries: 0 });
     assert.equal((await good.models.list()).data.length, 2);
   } finally { await s.close(); }
+});
+
+test('--api-key guards the ranking and runs APIs too (they write to the store and read run logs); the pages themselves load without it', async () => {
+  const store = FeedbackStore.open(':memory:');
+  const id = store.addPrompt({ messages: [{ role: 'user', content: 'Name a colour.' }] });
+  store.addResponses(id, [{ text: 'blue' }, { text: 'red' }]);
+  const s = await startServer({ apiKey: 'sekrit', store });
+  try {
+    const post = (path: string, key?: string) => fetch(`${s.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify({ rater: 'alice' }) });
+    for (const key of [undefined, 'wrong']) {
+      const r = await post('/api/rank/next', key);
+      assert.equal(r.status, 401, `rank API with ${key ?? 'no'} key`);
+      assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'invalid_api_key');
+      assert.equal((await fetch(`${s.url}/api/runs`, key ? { headers: { Authorization: `Bearer ${key}` } } : {})).status, 401, `runs API with ${key ?? 'no'} key`);
+    }
+    const r = await post('/api/rank/next', 'sekrit');
+    assert.equal(r.status, 200);
+    assert.equal(((await r.json()) as { prompt: { id: number } }).prompt.id, id);
+    assert.equal((await fetch(`${s.url}/api/runs`, { headers: { Authorization: 'Bearer sekrit' } })).status, 200);
+    for (const page of ['/', '/rank', '/runs']) assert.equal((await fetch(`${s.url}${page}`)).status, 200, page);
+  } finally { await s.close(); store.close(); }
 });
 
 test('--weights q8_0 and f16: the served linears are held as stored, and a reply equals the library\'s greedy generation on the stored model', async () => {

@@ -12,6 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { FeedbackStore } from '../../src/feedback/store.js';
 import { rankRoutes } from '../../src/serve/rank.js';
 import { artifact, launchBrowser } from '../helpers/browser.js';
+import { startServer } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'heed-rank-page-'));
 let browser: Browser;
@@ -182,5 +183,28 @@ describe('rank page', () => {
     const k = store.rankings({ rater: 'survivor' });
     assert.deepEqual(k.map((x) => [x.id, x.groups]), [[id, sortGroups([[ids[3] as number], [ids[1] as number, ids[2] as number], [ids[0] as number]])]]);
     store.close();
+  });
+});
+
+describe('rank page under --api-key', () => {
+  it('says the key is wrong until the rater types it, then ranks as usual', async () => {
+    const store = FeedbackStore.open(':memory:');
+    fill(store, 1, 3);
+    const s = await startServer({ apiKey: 'sekrit', store });
+    try {
+      const page = await (await browser.newContext()).newPage();
+      page.on('pageerror', (e) => { throw e; });
+      await page.goto(`${s.url}/rank`);
+      await page.fill('#rater', 'alice');
+      await page.click('#start');
+      await page.waitForFunction(() => /Incorrect API key/.test(document.getElementById('status')?.textContent ?? ''));
+      await page.fill('#api-key', 'sekrit');
+      await page.click('#start');
+      await page.waitForSelector('#cards .card');
+      assert.equal((await shownIds(page)).length, 3);
+      for (const k of ['1', '2', '3', 'Enter']) await page.keyboard.press(k);
+      assert.ok(await saved(page) > 0);
+      assert.equal(store.rankings().length, 1);
+    } finally { await s.close(); }
   });
 });

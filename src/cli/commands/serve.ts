@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .option('--adapter <[model:]name=dir>', 'a PEFT adapter, served as MODEL:NAME (repeat for more)', collect, [])
     .option('--port <n>', 'port (0 = any free one)', atLeast('--port', 0), 8080)
     .option('--host <addr>', 'address to bind (the default keeps it to this machine)', '127.0.0.1')
-    .option('--api-key <key>', 'require "Authorization: Bearer KEY" on /v1 (or set HEED_API_KEY)')
+    .option('--api-key <key>', 'require "Authorization: Bearer KEY" on /v1 and /api (the OpenAI, ranking and runs APIs; or set HEED_API_KEY)')
     .option('--db <file>', 'feedback store (SQLite) for the ranking page')
     .option('--runs <dir>', 'folder of run folders for the dashboard', 'runs')
     .option('--parallel <n>', 'sequences generated at once (one batch per model)', atLeast('--parallel', 1), 16)
