@@ -16,14 +16,15 @@ const R = Number(flag('rankings', '4')), K = Number(flag('k', '4')), P = Number(
 const cfg = PRESETS[config], rng = new Rng(0), T = Tp + Tr;
 const toks = (n: number) => Array.from({ length: n }, () => rng.int(cfg.vocabSize));
 
-function timed(step: () => void, tokens: number): { med: number; lo: number; hi: number } {
+function timed(step: () => void, tokens: number): { med: number; lo: number; hi: number; samples: number[] } {
   const rates: number[] = [];
   for (let i = 0; i < steps + 2; i++) {
     const t0 = performance.now(); step();
     if (i >= 2) rates.push(tokens / ((performance.now() - t0) / 1000));
   }
+  const samples = rates.map((r) => Math.round(r * 10) / 10);
   rates.sort((a, b) => a - b);
-  return { med: median(rates), lo: rates[0]!, hi: rates[rates.length - 1]! };
+  return { med: median(rates), lo: rates[0]!, hi: rates[rates.length - 1]!, samples };
 }
 
 let out: Record<string, unknown>;
@@ -36,13 +37,13 @@ if (mode === 'reward' || mode === 'score') {
     ? () => { opt.zeroGrad(); const r = rankingLoss(rm, rankings); backward(r.loss); optimizerStep(opt, params, r.count, 1, { label: 'bench', step: 1, loss: r.loss.item() }); }
     : () => noGrad(() => { scores(rm, scoreBatch(rankings.flatMap((r) => r.responses.map((x) => ({ prompt: r.prompt, response: x }))))); });
   const t = timed(step, R * K * T);
-  out = { mode, tokens_per_s: Math.round(t.med * 10) / 10, min: Math.round(t.lo), max: Math.round(t.hi), sequences_per_s: Math.round((t.med / T) * 100) / 100 };
+  out = { mode, tokens_per_s: Math.round(t.med * 10) / 10, min: Math.round(t.lo), max: Math.round(t.hi), sequences_per_s: Math.round((t.med / T) * 100) / 100, samples: t.samples };
 } else {
   const m = Transformer.init(cfg, 0);
   m.trainAll();
   const opt = new AdamW(m.trainable(), { lr: 1e-5 }), params = m.trainable().map(([, t]) => t);
   const pairs: EncodedPair[] = Array.from({ length: P }, () => ({ prompt: toks(Tp), chosen: toks(Tr), rejected: toks(Tr), refChosen: -300, refRejected: -300 }));
   const t = timed(() => { opt.zeroGrad(); const r = dpoBatchLoss(m, pairs, { beta: 0.1, loss: 'sigmoid' }, true); backward(r.loss); optimizerStep(opt, params, r.count, 1, { label: 'bench', step: 1, loss: r.loss.item() }); }, 2 * P * T);
-  out = { mode: 'dpo', tokens_per_s: Math.round(t.med * 10) / 10, min: Math.round(t.lo), max: Math.round(t.hi) };
+  out = { mode: 'dpo', tokens_per_s: Math.round(t.med * 10) / 10, min: Math.round(t.lo), max: Math.round(t.hi), samples: t.samples };
 }
 console.log(JSON.stringify({ engine: 'heed', config, ...out }));

@@ -35,8 +35,9 @@ def timed(step, n, tokens):
         t0 = time.perf_counter(); step()
         if i >= 2:
             times.append(time.perf_counter() - t0)
-    rates = sorted(tokens / t for t in times)
-    return statistics.median(rates), rates[0], rates[-1]
+    rates = [tokens / t for t in times]
+    s = sorted(rates)
+    return statistics.median(s), s[0], s[-1], [round(r, 1) for r in rates]
 
 
 if a.mode in ("reward", "score"):
@@ -55,8 +56,8 @@ if a.mode in ("reward", "score"):
     def score_step():
         score(hidden(ids)[:, -1])
 
-    med, lo, hi = timed(reward_step if a.mode == "reward" else score_step, a.steps, R * K * T)
-    out = dict(mode=a.mode, tokens_per_s=round(med, 1), min=round(lo, 1), max=round(hi, 1), sequences_per_s=round(med / T, 2))
+    med, lo, hi, samples = timed(reward_step if a.mode == "reward" else score_step, a.steps, R * K * T)
+    out = dict(mode=a.mode, tokens_per_s=round(med, 1), min=round(lo, 1), max=round(hi, 1), sequences_per_s=round(med / T, 2), samples=samples)
 else:
     P = a.pairs
     ids = torch.randint(0, c["vocab"], (2 * P, T))
@@ -70,7 +71,7 @@ else:
         loss = -F.logsigmoid(0.1 * h).mean()
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
 
-    med, lo, hi = timed(dpo_step, a.steps, 2 * P * T)
-    out = dict(mode="dpo", tokens_per_s=round(med, 1), min=round(lo, 1), max=round(hi, 1))
+    med, lo, hi, samples = timed(dpo_step, a.steps, 2 * P * T)
+    out = dict(mode="dpo", tokens_per_s=round(med, 1), min=round(lo, 1), max=round(hi, 1), samples=samples)
 out.update(engine="torch", torch=torch.__version__, config=a.config, threads=torch.get_num_threads())
 print(json.dumps(out), flush=True)
