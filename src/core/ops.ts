@@ -253,7 +253,7 @@ export function linear(x: Tensor, w: Tensor | NF4Weight | Q8Weight, bias: Tensor
   needF32('linear', x);
   const [O, I] = w.shape as [number, number];
   if (w.shape.length !== 2 || x.shape[x.ndim - 1] !== I) fail('linear', `input ${shapeStr(x.shape)} does not match weight ${shapeStr(w.shape)}`);
-  if (bias && bias.size !== O) fail('linear', `bias ${shapeStr(bias.shape)} does not match weight ${shapeStr(w.shape)}`);
+  checkBias(bias, w);
   const rows = x.size / I, out = new Float32Array(rows * O);
   if (isQ8(w)) {
     if (x.requiresGrad) fail('linear', 'q8_0 weights are for inference; no gradient flows through them');
@@ -272,6 +272,10 @@ export function linear(x: Tensor, w: Tensor | NF4Weight | Q8Weight, bias: Tensor
   if (bias) K().addBias(out, bias.f32, rows, O);
   const inputs = [x, ...(isNF4(w) ? [] : [w]), ...(bias ? [bias] : [])];
   return record(new Tensor(out, [...x.shape.slice(0, -1), O]), 'linear', inputs, { w, rows, I, O });
+}
+
+function checkBias(bias: Tensor | null, w: Tensor | NF4Weight | Q8Weight): void {
+  if (bias && bias.size !== w.shape[0]) fail('linear', `bias ${shapeStr(bias.shape)} does not match weight ${shapeStr(w.shape)}`);
 }
 
 /** How the decode kernels (linearMulti, decodeLayer) read a weight: 0 f32, 1 f16, 2 bf16, 3 q8_0; −1 they cannot. */
@@ -295,7 +299,7 @@ export function linears(x: Tensor, ws: ReadonlyArray<Tensor | NF4Weight | Q8Weig
   return ws.map((w, i) => {
     const O = w.shape[0]!, b = biases[i] ?? null;
     if (b) {
-      if (b.size !== O) fail('linear', `bias ${shapeStr(b.shape)} does not match weight ${shapeStr(w.shape)}`);
+      checkBias(b, w);
       K().addBias(outs[i]!, b.f32, rows, O);
     }
     return new Tensor(outs[i]!, [...x.shape.slice(0, -1), O]);

@@ -71,14 +71,13 @@ export async function slCai(prompts: readonly TaskPrompt[], rounds: number, o: C
   const seed = o.seed ?? 0, t0 = Date.now(), hits0 = o.client.cacheHits;
   const draw = new PrincipleDraw(o.constitution.principles, seed);
   const plan = prompts.map(() => Array.from({ length: rounds }, () => draw.next()));
-  let requests = 0, done = 0, shrunk = 0, tooLong = 0;
+  let requests = 0, done = 0;
+  const fit0 = { shrunk: o.client.shrunk, tooLong: o.client.tooLong };
   // null: the conversation alone does not fit the model's context
   const say = async (messages: ChatMessage[], key: string): Promise<string | null> => {
     requests++;
     const r = await o.client.chatWithin({ model: o.model, messages, temperature: o.temperature ?? 0.7, max_tokens: o.maxTokens ?? 256, seed: seedOf(seed, key) });
-    if (!r) { tooLong++; return null; }
-    if (r.shrunk) shrunk++;
-    return (r.result.choices[0]?.text ?? '').trim();
+    return r ? (r.result.choices[0]?.text ?? '').trim() : null;
   };
   const chains = await Promise.all(prompts.map(async (p, i) => {
     const msgs: ChatMessage[] = p.messages.map((m) => ({ role: m.role, content: m.content }));
@@ -107,7 +106,7 @@ export async function slCai(prompts: readonly TaskPrompt[], rounds: number, o: C
       provenance: { source: 'sl-cai', model: o.model, principles: c.rounds.map((r) => r.principle), initial: c.initial, rounds: c.rounds, prompt: i },
     });
   });
-  return { records, stats: { prompts: prompts.length, rounds, requests, cache_hits: o.client.cacheHits - hits0, empty: prompts.length - records.length, shrunk, too_long: tooLong, written: records.length, seconds: (Date.now() - t0) / 1000 } };
+  return { records, stats: { prompts: prompts.length, rounds, requests, cache_hits: o.client.cacheHits - hits0, empty: prompts.length - records.length, shrunk: o.client.shrunk - fit0.shrunk, too_long: o.client.tooLong - fit0.tooLong, written: records.length, seconds: (Date.now() - t0) / 1000 } };
 }
 
 export interface RlCaiStats {

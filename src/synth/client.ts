@@ -88,6 +88,9 @@ export class OpenAIClient {
   /** requests answered, by endpoint (for the fan-out figures) */
   readonly served: number[];
   cacheHits = 0;
+  /** chatWithin() requests answered with fewer max_tokens than asked, and those whose prompt alone did not fit */
+  shrunk = 0;
+  tooLong = 0;
 
   constructor(private readonly o: ClientOptions) {
     if (!o.endpoints.length) throw new Error('give at least one endpoint (--endpoint URL)');
@@ -146,14 +149,16 @@ export class OpenAIClient {
     let r = req, shrunk = false;
     for (;;) {
       try {
-        return { result: await this.chat(r), maxTokens: r.max_tokens, shrunk };
+        const result = await this.chat(r);
+        if (shrunk) this.shrunk++;
+        return { result, maxTokens: r.max_tokens, shrunk };
       } catch (err) {
         if (!(err instanceof EndpointError && err.contextLength)) throw err;
         const asked = r.max_tokens;
-        if (asked === undefined || asked <= minTokens) return null;
+        if (asked === undefined || asked <= minTokens) { this.tooLong++; return null; }
         const fit = fittingMaxTokens(err.message);
         const next = fit !== null && fit < asked ? fit : Math.floor(asked / 2);
-        if (next < minTokens) return null;
+        if (next < minTokens) { this.tooLong++; return null; }
         r = { ...r, max_tokens: next }; shrunk = true;
       }
     }

@@ -257,15 +257,14 @@ export async function selfInstruct(seeds: readonly SeedTask[], o: SelfInstructOp
   const t0 = Date.now(), hits0 = o.client.cacheHits;
   const filtered = Object.fromEntries(FILTERS.map((f) => [f, 0])) as Record<FilterName, number>;
   const kept: GeneratedTask[] = [], pool = seeds.map((s) => s.instruction), pending: Array<Promise<void>> = [];
-  let requests = 0, genRequests = 0, generated = 0, rounds = 0, shrunk = 0, tooLong = 0;
+  let requests = 0, genRequests = 0, generated = 0, rounds = 0;
+  const fit0 = { shrunk: o.client.shrunk, tooLong: o.client.tooLong };
   // a request that does not fit the context is asked again with fewer tokens; one whose prompt alone
   // does not fit answers nothing (an empty, finished reply) and is counted
   const chat = async (content: string, extra: { temperature: number; top_p?: number; max_tokens: number; stop: string[]; seed: number }): Promise<ChatResult> => {
     requests++;
     const r = await o.client.chatWithin({ model: o.model, messages: [{ role: 'user', content }], ...extra });
-    if (!r) { tooLong++; return { choices: [{ text: '', finish: 'stop' }], endpoint: '', cached: false }; }
-    if (r.shrunk) shrunk++;
-    return r.result;
+    return r ? r.result : { choices: [{ text: '', finish: 'stop' }], endpoint: '', cached: false };
   };
   // a kept instruction's own requests: classification, then instances by the matching template
   const complete = async (task: GeneratedTask): Promise<void> => {
@@ -316,7 +315,7 @@ export async function selfInstruct(seeds: readonly SeedTask[], o: SelfInstructOp
       classification: kept.filter((t) => t.is_classification).length,
       tasks_with_instances: withInstances.length, no_instances: kept.length - withInstances.length,
       instances: withInstances.reduce((a, t) => a + t.instances.length, 0),
-      shrunk, too_long: tooLong, seconds, requests_per_s: seconds > 0 ? requests / seconds : 0, kept_per_s: seconds > 0 ? kept.length / seconds : 0,
+      shrunk: o.client.shrunk - fit0.shrunk, too_long: o.client.tooLong - fit0.tooLong, seconds, requests_per_s: seconds > 0 ? requests / seconds : 0, kept_per_s: seconds > 0 ? kept.length / seconds : 0,
     },
   };
 }
