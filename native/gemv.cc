@@ -99,6 +99,9 @@ inline vf vloadHalf(const uint16_t* w) {
 }
 #endif
 
+// Rows of W at least this long take the eight-rows-at-once path of a one-row product.
+constexpr int64_t kLongRowBytes = 4096;
+
 // Weights stored as f32, f16 or bf16 (T = float or uint16_t bit patterns), widened in registers.
 enum Dense { kDenseF32, kDenseF16, kDenseBF16 };
 template <int S>
@@ -120,7 +123,30 @@ inline vf vwiden(const void* w, int64_t i) {
 template <int S, int R>
 void denseRows(const float* x, const void* W, float* out, int64_t o0, int64_t o1, int64_t O, int64_t I) {
   const int64_t elem = S == kDenseF32 ? 4 : 2;
-  for (int64_t o = o0; o < o1; o++) {
+  int64_t o = o0;
+#if defined(HEED_SIMD)
+  // One row of x against long rows of W (the MLP's down projection): eight rows of W at once, one
+  // accumulator each. Eight streams in flight keep more of memory busy than one row at a time when
+  // each row is several pages long; for short rows (≤ 1 KB of f32) one row at a time is faster.
+  if (R == 1 && I * elem >= kLongRowBytes) {
+    for (; o + 8 <= o1; o += 8) {
+      const uint8_t* w = static_cast<const uint8_t*>(W) + o * I * elem;
+      vf a[8];
+      for (int r = 0; r < 8; r++) a[r] = vzero();
+      int64_t i = 0;
+      for (; i + kW <= I; i += kW) {
+        const vf xv = vload(x + i);
+        for (int r = 0; r < 8; r++) a[r] = vfma(vwiden<S>(w + r * I * elem, i), xv, a[r]);
+      }
+      for (int r = 0; r < 8; r++) {
+        float acc = vsum(a[r]);
+        for (int64_t j = i; j < I; j++) acc += widen<S>(w + r * I * elem, j) * x[j];
+        out[o + r] = acc;
+      }
+    }
+  }
+#endif
+  for (; o < o1; o++) {
     const void* w = static_cast<const uint8_t*>(W) + o * I * elem;
     float acc[R] = {};
     int64_t i = 0;

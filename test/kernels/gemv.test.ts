@@ -59,7 +59,8 @@ function close(got: Float32Array, want: Float64Array, what: string): void {
 
 for (const [name, k] of backends) {
   test(`${name}: linearHalf on f16 and bf16 weights, 1-6 rows, rows not a multiple of 16`, () => {
-    for (const [O, I] of [[37, 40], [130, 96], [5, 7]] as const) {
+    // 37×2051: rows past 4 KB take the eight-rows-at-once path of a one-row product (37 is not a multiple of 8, 2051 not of 16)
+    for (const [O, I] of [[37, 40], [130, 96], [5, 7], [37, 2051]] as const) {
       const wf = randn(O * I);
       for (const bf16 of [false, true]) {
         const bits = bf16 ? f32ToBf16(wf) : f32ToF16(wf);
@@ -69,6 +70,17 @@ for (const [name, k] of backends) {
           k.linearHalf(x, bits, bf16, out, rows, O, I);
           close(out, reference(x, values, rows, O, I), `${bf16 ? 'bf16' : 'f16'} ${O}x${I} rows ${rows}`);
         }
+      }
+    }
+  });
+
+  test(`${name}: linearMulti on f32 weights with long rows (the eight-rows-at-once path) and short ones, 1-3 rows`, () => {
+    for (const [O, I] of [[37, 1029], [45, 33]] as const) {
+      const w = randn(O * I);
+      for (let rows = 1; rows <= 3; rows++) {
+        const x = randn(rows * I), out = new Float32Array(rows * O);
+        k.linearMulti(x, [w], 0, [out], rows, I);
+        close(out, reference(x, w, rows, O, I), `f32 ${O}x${I} rows ${rows}`);
       }
     }
   });
