@@ -99,6 +99,17 @@ for (const [name, k] of backends) {
       close(out, reference(q8Input(x), values, rows, O, I), `q8_0 rows ${rows}`);
     }
   });
+
+  test(`${name}: linearQ8 over rows of 2 KB or more (four rows at once), 1-2 rows of x`, () => {
+    const O = 37, I = 2048, blocks = q8Weight(randn(O * I), [O, I]).blocks;
+    const dv = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength), values = new Float32Array(O * I);
+    for (let b = 0; b < (O * I) / 32; b++) for (let j = 0; j < 32; j++) values[b * 32 + j] = f16BitsToF32(dv.getUint16(b * 34, true)) * dv.getInt8(b * 34 + 2 + j);
+    for (let rows = 1; rows <= 2; rows++) {
+      const x = randn(rows * I), out = new Float32Array(rows * O);
+      k.linearQ8(x, blocks, out, rows, O, I);
+      close(out, reference(q8Input(x), values, rows, O, I), `q8_0 ${O}x${I} rows ${rows}`);
+    }
+  });
 }
 
 test('linear() reads q8_0 and half weights as stored for ≤ 16 rows and widens them for more; both agree with the f32 product', () => {
