@@ -1,13 +1,14 @@
 // The ranking page for people (`/rank`) and its JSON API, as a Hono app that `heed serve --db FILE`
 // mounts: hand a rater the next prompt under a lease, take back a ranking or a skip, and answer
 // only after the store has committed it.
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { hash32, Rng } from '../core/rng.js';
 import { FeedbackError, type FeedbackStore } from '../feedback/store.js';
+import { ApiError, badRequest, sendError } from './errors.js';
+import { pagePath } from './pages.js';
 
 /** Request bodies are a few ids and a reason; anything larger is refused before it is read. */
 export const RANK_BODY_LIMIT = 64 * 1024;
@@ -35,26 +36,15 @@ const SkipBody = z.object({
   shown: Shown.optional(),
 }).strict();
 
-type ErrorType = 'invalid_request_error' | 'not_found_error' | 'conflict_error' | 'request_too_large' | 'server_error';
-
-/** Errors in the shape the OpenAI API uses, so one client-side handler reads every heed endpoint. */
-function errorBody(message: string, type: ErrorType, param: string | null = null) {
-  return { error: { message, type, param, code: null } };
-}
-
-class BadRequest extends Error {
-  constructor(message: string, readonly param: string | null = null) { super(message); }
-}
-
 async function readBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
   const text = await c.req.text();
   let json: unknown;
-  try { json = JSON.parse(text); } catch { throw new BadRequest('the request body is not valid JSON'); }
+  try { json = JSON.parse(text); } catch { throw badRequest('the request body is not valid JSON'); }
   const r = schema.safeParse(json);
   if (r.success) return r.data;
   const issue = r.error.issues[0] as z.ZodIssue;
   const param = issue.path.join('.') || null;
-  throw new BadRequest(param ? `${param}: ${issue.message}` : issue.message, param);
+  throw badRequest(param ? `${param}: ${issue.message}` : issue.message, param);
 }
 
 /** Runs a handler, answering refusals with their status and JSON error instead of a 500 page. */
@@ -62,27 +52,19 @@ async function answer(c: Context, fn: () => Promise<unknown> | unknown): Promise
   try {
     return c.json(await fn() as object);
   } catch (e) {
-    if (e instanceof BadRequest) return c.json(errorBody(e.message, 'invalid_request_error', e.param), 400);
+    if (e instanceof ApiError) return sendError(c, e);
     if (e instanceof FeedbackError) {
       const [status, type] = e.kind === 'not_found' ? [404, 'not_found_error'] as const
         : e.kind === 'conflict' ? [409, 'conflict_error'] as const : [400, 'invalid_request_error'] as const;
-      return c.json(errorBody(e.message, type, e.param ?? null), status);
+      return sendError(c, new ApiError(status, e.message, type, e.param ?? null));
     }
     console.error(e);
-    return c.json(errorBody('the feedback store failed; nothing was saved', 'server_error'), 500);
+    return sendError(c, new ApiError(500, 'the feedback store failed; nothing was saved', 'server_error'));
   }
 }
 
 let pageCache: string | undefined;
-
-/** The page ships as one HTML file beside this module (src/) or, compiled, two folders up in src/. */
-function rankPage(): string {
-  if (pageCache !== undefined) return pageCache;
-  const candidates = ['./pages/rank.html', '../../src/serve/pages/rank.html'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
-  const file = candidates.find((f) => existsSync(f));
-  if (!file) throw new Error(`the rank page is missing (looked for ${candidates.join(', ')})`);
-  return pageCache = readFileSync(file, 'utf8');
-}
+const rankPage = (): string => (pageCache ??= readFileSync(pagePath('rank.html'), 'utf8'));
 
 /** Responses in an order fixed by rater and prompt, so a reload shows the same order. */
 export function shownOrder<T>(rater: string, promptId: number, responses: readonly T[]): T[] {
@@ -101,7 +83,7 @@ export function rankRoutes(store: FeedbackStore): Hono {
 
   app.use('/api/rank/*', bodyLimit({
     maxSize: RANK_BODY_LIMIT,
-    onError: (c) => c.json(errorBody(`the request body is over ${RANK_BODY_LIMIT} bytes`, 'request_too_large'), 413),
+    onError: (c) => sendError(c, new ApiError(413, `the request body is over ${RANK_BODY_LIMIT} bytes`, 'request_too_large')),
   }));
 
   app.post('/api/rank/next', (c) => answer(c, async () => {
@@ -138,11 +120,11 @@ export function rankRoutes(store: FeedbackStore): Hono {
   for (const path of ['/api/rank/next', '/api/rank/submit', '/api/rank/skip']) {
     app.all(path, (c) => {
       c.header('Allow', 'POST');
-      return c.json(errorBody(`${c.req.method} is not allowed here; use POST`, 'invalid_request_error'), 405);
+      return sendError(c, new ApiError(405, `${c.req.method} is not allowed here; use POST`));
     });
   }
   // Anything else under the API is a JSON 404, never the HTML one.
-  app.all('/api/rank/*', (c) => c.json(errorBody(`no such endpoint: ${c.req.method} ${c.req.path}`, 'not_found_error'), 404));
+  app.all('/api/rank/*', (c) => sendError(c, new ApiError(404, `no such endpoint: ${c.req.method} ${c.req.path}`, 'not_found_error')));
 
   return app;
 }
