@@ -4,7 +4,7 @@
 // printed as JSON lines with tokens/s and the ratio.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag, heedChild, median, runMeasured, torchAnchor, torchBlas } from './common.js';
+import { flag, heedChild, inTurn, median, runMeasured, torchAnchor, torchBlas } from './common.js';
 
 const config = flag('config', 'llama-tiny'), steps = flag('steps', '5'), rounds = Number(flag('rounds', '3'));
 const here = dirname(fileURLToPath(import.meta.url)), anchor = torchAnchor();
@@ -12,8 +12,8 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 // the anchor's threading and BLAS settings (run-torch.sh), with its model module on the path
 const torchCmd = `export OMP_WAIT_POLICY=\${OMP_WAIT_POLICY:-PASSIVE}; if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=\${OPENBLAS_CORETYPE:-SkylakeX}; fi; exec /usr/bin/python3 "$@"`;
 for (const mode of ['reward', 'score', 'dpo']) {
-  // heed and PyTorch take turns (ABBA), `steps` timed steps each per round, so a shared machine's
-  // passing load falls on both; each row gives the median over every timed step of its engine
+  // heed and PyTorch take turns, `steps` timed steps each per round; each row gives the median over
+  // every timed step of its engine
   const runs = { heed: [] as Record<string, unknown>[], torch: [] as Record<string, unknown>[] };
   let torchError: string | null = anchor ? null : 'anchor not found (../shared/anchors/run-torch.sh)', rssHeed = 0, rssTorch = 0;
   const runHeed = () => {
@@ -27,7 +27,7 @@ for (const mode of ['reward', 'score', 'dpo']) {
     if (!t.json) { torchError = t.stderr.slice(-300); return; }
     runs.torch.push(t.json); rssTorch = Math.max(rssTorch, t.peakRssMb);
   };
-  for (let r = 0; r < rounds; r++) { if (r % 2 === 0) { runHeed(); runTorch(); } else { runTorch(); runHeed(); } }
+  for (let r = 0; r < rounds; r++) inTurn(r, runHeed, runTorch);
   const summary = (rows: Record<string, unknown>[]) => {
     const xs = rows.flatMap((x) => x.samples as number[]), med = median(xs);
     const tokensPerSequence = Number(rows[0]!.tokens_per_s) / Number(rows[0]!.sequences_per_s);

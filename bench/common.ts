@@ -43,6 +43,14 @@ export function runMeasured(cmd: string[], env: NodeJS.ProcessEnv = process.env)
 
 export const heedChild = (script: string) => [process.execPath, '--import', 'tsx', join(here, script)];
 
+/**
+ * One round of two engines taking turns, ABBA: `a` first in even rounds, `b` first in odd ones, so
+ * load on a shared machine that comes and goes falls on both rather than on whichever ran during it.
+ */
+export function inTurn(round: number, a: () => void, b: () => void): void {
+  if (round % 2 === 0) { a(); b(); } else { b(); a(); }
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;

@@ -5,7 +5,7 @@
 // that comes and goes on a shared machine falls on both rather than on whichever ran during it.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { heedChild, median, parseFlags, runMeasured, torchAnchor, torchBlas } from './common.js';
+import { heedChild, inTurn, median, parseFlags, runMeasured, torchAnchor, torchBlas } from './common.js';
 import { CACHE, llamaBenchPath, runLlamaBench } from './llama.js';
 import { DECODE_WEIGHTS, type DecodeWeights } from './weights.js';
 import { PRESETS, type PresetName } from '../src/models/config.js';
@@ -48,15 +48,18 @@ const bin = llamaBenchPath(), vsLlama = bin !== null && batch === 1;
 const heed: number[] = [], llama: number[] = [], paired: number[] = [];
 let peakRss = 0, heedError: string | null = null, build = '';
 for (let round = 0; round < (vsLlama ? rounds : 1) && heedError === null; round++) {
-  // ABBA: heed first in even rounds, llama.cpp first in odd ones
   let hs: number[] = [], ls: number[] = [];
   const runHeed = () => {
     const h = heedRuns(vsLlama ? 2 : 5);
     if ('error' in h) { heedError = h.error; return; }
     hs = h.samples; peakRss = Math.max(peakRss, h.peakRssMb);
   };
-  const runLlama = () => { const l = runLlamaBench(bin!, benchGguf(), { threads: 2, newTokens: fresh, depth: 16, reps: 2 }); ls = l.samples; build = l.build; };
-  if (round % 2 === 0) { runHeed(); if (vsLlama && heedError === null) runLlama(); } else { if (vsLlama) runLlama(); runHeed(); }
+  const runLlama = () => {
+    if (!vsLlama || heedError !== null) return;
+    const l = runLlamaBench(bin!, benchGguf(), { threads: 2, newTokens: fresh, depth: 16, reps: 2 });
+    ls = l.samples; build = l.build;
+  };
+  inTurn(round, runHeed, runLlama);
   heed.push(...hs); llama.push(...ls);
   if (hs.length && ls.length) paired.push(median(hs) / median(ls));
 }

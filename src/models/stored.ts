@@ -37,6 +37,11 @@ export function storeWeights(model: Transformer, w: DecodeWeights, onFallback?: 
   return new Transformer({ ...model.cfg, tiedEmbeddings: false }, params);
 }
 
+/** Adapters add to f32 weights: refused (before anything loads) when the weights are to be held otherwise. */
+export function checkAdaptersFit(w: DecodeWeights, adapters: number): void {
+  if (w !== 'f32' && adapters > 0) throw new Error(`--weights ${w}: adapters need the f32 base weights (use --weights f32, or merge them first: heed export --to hf)`);
+}
+
 /** storeWeights for a command: says on stderr which linears q8_0 had to hold as f16. */
 export function storeWeightsSaying(model: Transformer, w: DecodeWeights, what: string): Transformer {
   const fell: string[] = [];

@@ -5,7 +5,7 @@ import { basename, resolve } from 'node:path';
 import { loadModel } from '../models/load.js';
 import { loadAdapter } from '../models/peft.js';
 import { Transformer } from '../models/transformer.js';
-import { storeWeightsSaying, type DecodeWeights } from '../models/stored.js';
+import { checkAdaptersFit, storeWeightsSaying, type DecodeWeights } from '../models/stored.js';
 import type { TokenizerFolder } from '../tokenizer/index.js';
 
 export interface ServedModel {
@@ -50,7 +50,7 @@ export class ModelRegistry {
    */
   static load(models: ModelSpec[], adapters: AdapterSpec[] = [], weights: DecodeWeights = 'f32'): ModelRegistry {
     if (models.length === 0) throw new Error('give at least one --model');
-    if (weights !== 'f32' && adapters.length) throw new Error(`--weights ${weights}: adapters need the f32 base weights (serve adapters with --weights f32, or merge them first: heed export --to hf)`);
+    checkAdaptersFit(weights, adapters.length);
     const reg = new ModelRegistry(), created = Math.floor(Date.now() / 1000);
     for (const { name, dir } of models) {
       if (reg.byId.has(name)) throw new Error(`--model: two models are named '${name}' (give NAME=DIR)`);

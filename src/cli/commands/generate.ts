@@ -7,7 +7,7 @@ import { checkSampling, type Sampling } from '../../models/sampling.js';
 import { renderPrompt, stopTokenIds, type ChatMessage } from '../../tokenizer/index.js';
 import { scoredBatch, tokenLogprobs } from '../../models/logprobs.js';
 import { float, guard, int, oneOf } from '../util.js';
-import { DECODE_WEIGHTS, WEIGHTS_HELP, storeWeightsSaying, type DecodeWeights } from '../../models/stored.js';
+import { checkAdaptersFit, DECODE_WEIGHTS, WEIGHTS_HELP, storeWeightsSaying, type DecodeWeights } from '../../models/stored.js';
 
 interface SampleFlags { maxNewTokens: number; temperature: number; topK: number; topP: number; seed: number; adapter?: string; stop?: string[]; weights: DecodeWeights }
 
@@ -25,10 +25,9 @@ function sampling(c: Command): Command {
 
 /** The model folder (and adapter), its linears held as --weights asks. */
 function loadFor(dir: string, o: SampleFlags): LoadedModel {
+  checkAdaptersFit(o.weights, o.adapter ? 1 : 0);
   const m = loadModel(dir, { adapter: o.adapter });
-  if (o.weights === 'f32') return m;
-  if (o.adapter) throw new Error(`--weights ${o.weights}: an adapter needs the f32 base weights (use --weights f32, or merge it first: heed export --to hf)`);
-  return { ...m, model: storeWeightsSaying(m.model, o.weights, dir) };
+  return o.weights === 'f32' ? m : { ...m, model: storeWeightsSaying(m.model, o.weights, dir) };
 }
 
 /** The sampling flags, checked by the library's schema under their flag names (before any model loads). */
