@@ -408,14 +408,14 @@ Napi::Value DequantQ8(const Napi::CallbackInfo& info) {
 // 11-19% per token on smollm-135m f16 over 4 apart (per-process A/B, alternating); f32 and q8_0
 // showed no clear change.
 void gemvMulti(int kind, const float* x, int64_t rows, int64_t I, const std::vector<const uint8_t*>& W, const std::vector<int64_t>& O, const std::vector<float*>& out) {
-  const int64_t kChunk = kind == kF16 || kind == kBF16 ? 64 : 16;
+  const int64_t chunk = kind == kF16 || kind == kBF16 ? 64 : 16;
   const size_t n = W.size();
   std::vector<int64_t> start(n + 1, 0);
   for (size_t i = 0; i < n; i++) start[i + 1] = start[i] + O[i];
-  const int64_t total = start[n], chunks = (total + kChunk - 1) / kChunk;
+  const int64_t total = start[n], chunks = (total + chunk - 1) / chunk;
   std::unique_ptr<Q8Input> xq(kind == kQ8 ? new Q8Input(x, rows, I) : nullptr);
   auto run = [&](int64_t c) {
-    const int64_t lo = c * kChunk, hi = std::min(total, lo + kChunk);
+    const int64_t lo = c * chunk, hi = std::min(total, lo + chunk);
     for (size_t i = 0; i < n; i++) {
       const int64_t o0 = std::max(lo, start[i]) - start[i], o1 = std::min(hi, start[i + 1]) - start[i];
       if (o0 < o1) weightRows(kind, x, xq.get(), rows, W[i], out[i], o0, o1, O[i], I);
