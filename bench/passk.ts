@@ -2,7 +2,8 @@
 // could gain from sharpening alone, on the built-in held-out prompts: greedy accuracy (pass@1), the
 // mean accuracy of K samples at the temperature, pass@K (any of them right) and the accuracy of the
 // majority answer. RL on verifiable rewards that only sharpens the policy moves greedy towards the
-// majority answer; what pass@K adds beyond that has to be learned per item. One JSON line.
+// majority answer; what pass@K adds beyond that has to be learned per item. One JSON line, with the
+// counts per family (greedy right, any of K right, majority right, of n).
 import { existsSync } from 'node:fs';
 import '../src/kernels/native.js';
 import { loadModel } from '../src/models/load.js';
@@ -26,15 +27,19 @@ const right = (p: TaskPrompt, r: Pick<Rollout, 'finish' | 'text'>) => r.finish =
 const greedy = rollouts(model, tok, prompts, { k: 1, sampling: { temperature: 0, maxNewTokens: 32 }, seed: 0, batch: 16 });
 const sampled = rollouts(model, tok, prompts, { k: K, sampling: { temperature: T, maxNewTokens: 32 }, seed: 1, batch: 16 });
 let g = 0, mean = 0, any = 0, majority = 0;
+const fam = new Map<string, { n: number; greedy: number; pass: number; majority: number }>();
 prompts.forEach((p, i) => {
-  if (right(p, greedy[i]![0]!)) g++;
+  const row = fam.get(p.family ?? '') ?? { n: 0, greedy: 0, pass: 0, majority: 0 };
+  fam.set(p.family ?? '', row);
+  row.n++;
+  if (right(p, greedy[i]![0]!)) { g++; row.greedy++; }
   const ok = sampled[i]!.map((r) => right(p, r));
   mean += ok.filter(Boolean).length / K;
-  if (ok.some(Boolean)) any++;
+  if (ok.some(Boolean)) { any++; row.pass++; }
   const votes = new Map<string, number>();
   for (const r of sampled[i]!) if (r.finish === 'stop') votes.set(r.text.trim(), (votes.get(r.text.trim()) ?? 0) + 1);
   const top = [...votes].sort((a, b) => b[1] - a[1])[0];
-  if (top && right(p, { finish: 'stop', text: top[0] })) majority++;
+  if (top && right(p, { finish: 'stop', text: top[0] })) { majority++; row.majority++; }
 });
 const pct = (x: number) => Math.round((1000 * x) / prompts.length) / 10;
-console.log(JSON.stringify({ bench: 'passk', model: f.model, prompts: prompts.length, k: K, temperature: T, greedy: pct(g), sampled_mean: pct(mean), pass_at_k: pct(any), majority_vote: pct(majority) }));
+console.log(JSON.stringify({ bench: 'passk', model: f.model, prompts: prompts.length, k: K, temperature: T, greedy: pct(g), sampled_mean: pct(mean), pass_at_k: pct(any), majority_vote: pct(majority), per_family: Object.fromEntries(fam) }));
