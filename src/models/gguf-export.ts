@@ -63,7 +63,7 @@ export function llamaCppPreTokenizer(tokJson: Json, where = 'tokenizer.json'): s
   const name = PRE_BY_PATTERN.get(pattern);
   if (name) return name;
   if (pattern === WORDS_PATTERN) {
-    return fail("heed's split-spaces pattern keeps spaces out of words, which no llama.cpp pre-tokenizer does; pretrain with splitSpaces: false (Qwen2's pattern) for a model that exports");
+    return fail("the split-spaces pattern of models pretrained by earlier heed versions keeps spaces out of words, which no llama.cpp pre-tokenizer does; pretrain again (splitSpaces now learns its merges within that pattern and splits text with Qwen2's, which exports)");
   }
   return fail(`split pattern ${JSON.stringify(pattern)}`);
 }

@@ -10,5 +10,5 @@ export {
 export type { ChatMessage, ChatTemplateOptions, RenderOptions, RenderedConversation } from './chat.js';
 export { loadTokenizerFolder, saveTokenizerFolder, stopTokenIds } from './folder.js';
 export type { TokenizerFolder, SaveTokenizerOptions } from './folder.js';
-export { GPT2_PATTERN, QWEN2_PATTERN, WORDS_PATTERN, translatePattern } from './regex.js';
+export { GPT2_PATTERN, QWEN2_PATTERN, SPLIT_SPACES, WORDS_PATTERN, translatePattern } from './regex.js';
 export { BYTE_TO_CHAR } from './bytes.js';

@@ -21,6 +21,15 @@ export const QWEN2_PATTERN =
 export const WORDS_PATTERN =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+/**
+ * How heed trains a split-spaces tokenizer: merges are learned within WORDS_PATTERN's pieces, and
+ * text is split with Qwen2's pattern. No merge joins a space to a letter, so Qwen2's " Moscow" piece
+ * still becomes " " + "Moscow" (the property above), while the tokenizer.json holds a pattern
+ * llama.cpp has (pre-tokenizer "qwen2"), and exports to GGUF. (Only an apostrophe that opens a word
+ * without forming a contraction, as in "'round", can merge with the letter after it.)
+ */
+export const SPLIT_SPACES = { pattern: QWEN2_PATTERN, learnWithin: WORDS_PATTERN } as const;
+
 // Rust and Oniguruma mean Unicode White_Space by \s; JavaScript's \s differs (it has U+FEFF and
 // lacks U+0085), and \d/\w are ASCII-only in JavaScript but Unicode in both of the others.
 const WORD_CLASS = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}';

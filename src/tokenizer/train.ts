@@ -23,6 +23,13 @@ export interface TrainBPEOptions {
   minFrequency?: number;
   /** Pre-tokenizer regex in tokenizer.json's dialect (default: Qwen2's). */
   pattern?: string;
+  /**
+   * A finer split to learn merges within (default: `pattern` itself); the tokenizer still splits
+   * text with `pattern`. SPLIT_SPACES uses it: merges learned within WORDS_PATTERN's pieces never
+   * join a space to a word, so under Qwen2's pattern " word" is " " + "word" as well, and the
+   * tokenizer is one llama.cpp can reproduce.
+   */
+  learnWithin?: string;
   onProgress?: (p: TrainProgress) => void;
 }
 
@@ -137,7 +144,7 @@ export function trainBPE(texts: Iterable<string>, opts: TrainBPEOptions): Tokeni
   if (new Set(specials).size !== specials.length) throw new Error('trainBPE: specialTokens has duplicates');
 
   // 1. Unique pre-token words and their counts. Special tokens in the text are not learned from.
-  const re = compilePattern(pattern, 'trainBPE pattern');
+  const re = compilePattern(opts.learnWithin ?? pattern, opts.learnWithin ? 'trainBPE learnWithin' : 'trainBPE pattern');
   const specialRe = specials.length
     ? new RegExp(specials.map((s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'u')
     : null;

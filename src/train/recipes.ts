@@ -29,7 +29,7 @@ export const PretrainSchema = z.object({
   preset: presets.describe('model shape to start from (Llama-style presets use RMSNorm, RoPE, SwiGLU)'),
   model: modelOverride.default({}).describe('overrides of the preset shape'),
   vocabSize: z.number().int().min(300).max(1 << 20).describe('BPE vocabulary size, ChatML specials included'),
-  splitSpaces: z.boolean().default(false).describe('pre-tokenize spaces as tokens of their own (a word is the same tokens after a space and at the start of an answer) instead of Qwen2\'s " word" tokens'),
+  splitSpaces: z.boolean().default(false).describe('learn no merge across a space and a word, so a space is a token of its own (a word is the same tokens after a space and at the start of an answer) instead of Qwen2\'s " word" tokens; text is still split with Qwen2\'s pattern, so the model exports to GGUF'),
   seqLen: positive.max(1 << 16).describe('tokens per training row'),
   batchSize: positive.describe('rows per step'),
   lr: z.number().positive().max(1).describe('peak learning rate (warmup, then cosine to 10%)'),

