@@ -42,7 +42,7 @@ inline uint16_t floatToHalf(float f) {
 #else
   uint32_t x; std::memcpy(&x, &f, 4);
   const uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
-  if (e == 255) return uint16_t(sign | 0x7c00 | (m ? 0x200 : 0));
+  if (e == 255) return uint16_t(sign | 0x7c00 | (m ? 0x200 | (m >> 13) : 0));   // NaN stays a quiet NaN, its payload's top bits kept
   const int ee = int(e) - 127 + 15;
   if (ee >= 31) return uint16_t(sign | 0x7c00);
   if (ee <= 0) {   // a subnormal half (or zero): shift the whole mantissa, round half to even
@@ -394,6 +394,54 @@ Napi::Value DequantQ8(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// quantizeQ8(src, out, n): n values as q8_0 blocks, as ggml's quantize_row_q8_0_ref writes them (and
+// heed's reference in kernels.ts): d = max|x|/127 stored as f16, codes roundf(x·(1/d)), ties away
+// from zero. Loading a model for decoding with --weights q8_0, and the GGUF writer, go through here.
+Napi::Value QuantizeQ8(const Napi::CallbackInfo& info) {
+  const float* src = F32(info[0]);
+  uint8_t* W = info[1].As<Napi::Uint8Array>().Data();
+  const int64_t nb = Int(info[2]) / kQ8Block;
+#pragma omp parallel for schedule(static) if (nb > 4096)
+  for (int64_t b = 0; b < nb; b++) {
+    const float* x = src + b * kQ8Block;
+    float amax = 0;
+    for (int j = 0; j < kQ8Block; j++) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+    const uint16_t dh = floatToHalf(d);
+    std::memcpy(W + b * kQ8Bytes, &dh, 2);
+    int8_t* q = reinterpret_cast<int8_t*>(W + b * kQ8Bytes + 2);
+    for (int j = 0; j < kQ8Block; j++) q[j] = (int8_t)std::roundf(x[j] * id);
+  }
+  return info.Env().Undefined();
+}
+
+// toHalf(src, out, n, bf16): f32 → f16 (IEEE binary16) or bf16 bit patterns, rounding to nearest
+// even; NaN stays a quiet NaN. Bit for bit the conversions of dtype.ts.
+Napi::Value ToHalf(const Napi::CallbackInfo& info) {
+  const float* src = F32(info[0]);
+  uint16_t* out = info[1].As<Napi::Uint16Array>().Data();
+  const int64_t n = Int(info[2]);
+  const bool bf16 = info[3].As<Napi::Boolean>().Value();
+  const int64_t chunks = (n + 4095) / 4096;
+#pragma omp parallel for schedule(static) if (chunks > 16)
+  for (int64_t c = 0; c < chunks; c++) {
+    const int64_t lo = c * 4096, hi = std::min(n, lo + 4096);
+    int64_t i = lo;
+    if (bf16) {
+      for (; i < hi; i++) {
+        uint32_t x; std::memcpy(&x, src + i, 4);
+        out[i] = (x & 0x7fffffffu) > 0x7f800000u ? uint16_t(((x >> 16) | 0x40) & 0xffff) : uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+      }
+    } else {
+#if defined(__F16C__)
+      for (; i + 8 <= hi; i += 8) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+      for (; i < hi; i++) out[i] = floatToHalf(src[i]);
+    }
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 // out_i (rows×O_i) = x·W_iᵀ for weights that read the same x, in one pass of the threads over all of
@@ -431,6 +479,8 @@ void RegisterGemv(Napi::Env env, Napi::Object exports) {
   exports.Set("linearHalf", Napi::Function::New(env, LinearHalf));
   exports.Set("linearQ8", Napi::Function::New(env, LinearQ8));
   exports.Set("dequantQ8", Napi::Function::New(env, DequantQ8));
+  exports.Set("quantizeQ8", Napi::Function::New(env, QuantizeQ8));
+  exports.Set("toHalf", Napi::Function::New(env, ToHalf));
   exports.Set("linearMulti", Napi::Function::New(env, LinearMulti));
 }
 

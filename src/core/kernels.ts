@@ -4,7 +4,7 @@
 //
 // Conventions: row-major, contiguous; arrays may be subarrays (views) of larger buffers.
 // "accumulate" means the kernel adds into the output (caller zeroes it); otherwise it overwrites.
-import { bf16ToF32, f16BitsToF32, f16ToF32, f32ToF16Bits } from './dtype.js';
+import { bf16ToF32, f16BitsToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToF16Bits } from './dtype.js';
 
 export interface Kernels {
   readonly name: string;
@@ -117,6 +117,10 @@ export interface Kernels {
   linearQ8(x: Float32Array, blocks: Uint8Array, out: Float32Array, rows: number, O: number, I: number): void;
   /** out (n) = the values of n weights in q8_0 blocks. */
   dequantQ8(blocks: Uint8Array, out: Float32Array, n: number): void;
+  /** out = n values (a multiple of 32) as q8_0 blocks, as ggml's quantize_row_q8_0_ref writes them (see q8.ts). */
+  quantizeQ8(src: Float32Array, out: Uint8Array, n: number): void;
+  /** out = f16 (IEEE binary16) or bf16 bit patterns of n values, rounded to nearest even (dtype.ts's conversions). */
+  toHalf(src: Float32Array, out: Uint16Array, n: number, bf16: boolean): void;
   /**
    * outs[i] (rows×O_i) = x (rows×I)·W_iᵀ for several weights that read the same x (q/k/v, gate/up),
    * all stored alike (kind 0 f32, 1 f16, 2 bf16, 3 q8_0), rows ≤ 16: one pass of the threads over all.
@@ -539,6 +543,27 @@ export const refKernels: Kernels = {
       for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(b * 34 + 2 + j);
     }
   },
+
+  // ggml's quantize_row_q8_0_ref, in f32 as the C code computes: d = max|x| / 127 stored as f16,
+  // codes round(x / d) with ties away from zero (C's roundf)
+  quantizeQ8(src, out, n) {
+    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength), f = Math.fround;
+    for (let b = 0; b < n / 32; b++) {
+      let amax = 0;
+      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[b * 32 + j]!));
+      const d = f(amax / 127), id = d ? f(1 / d) : 0;
+      dv.setUint16(b * 34, f32ToF16Bits(d), true);
+      for (let j = 0; j < 32; j++) {
+        const x = f(src[b * 32 + j]! * id);
+        dv.setInt8(b * 34 + 2 + j, Math.sign(x) * Math.round(Math.abs(x)));
+      }
+    }
+  },
+
+  toHalf(src, out, n, bf16) {
+    const s = n === src.length ? src : src.subarray(0, n);
+    if (bf16) f32ToBf16(s, out); else f32ToF16(s, out);
+  },
 };
 
 let active: Kernels = refKernels;
@@ -546,6 +571,12 @@ let native: Kernels | null = null;
 
 /** The kernels ops call now. */
 export function K(): Kernels { return active; }
+/** f32 values as f16 or bf16 bit patterns (rounded to nearest even) by the active kernels. */
+export function toHalfBits(src: Float32Array, bf16: boolean): Uint16Array {
+  const out = new Uint16Array(src.length);
+  active.toHalf(src, out, src.length, bf16);
+  return out;
+}
 /** Registers the native kernels (called once by src/kernels/native.ts when the addon loads). */
 export function registerNative(k: Kernels): void { native = k; active = k; }
 /** The native kernels, or null when the addon is not loaded. */

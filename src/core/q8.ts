@@ -1,6 +1,5 @@
 // q8_0 weights, llama.cpp's 8-bit format: blocks of 32 values, each an f16 scale d = max|x|/127 then
 // 32 int8 codes round(x/d). Frozen weights for decoding; the GGUF writer stores the same bytes.
-import { f32ToF16Bits } from './dtype.js';
 import { K } from './kernels.js';
 
 export const Q8_0_BLOCK = 32;
@@ -12,23 +11,14 @@ export interface Q8Weight { format: 'q8_0'; shape: number[]; blocks: Uint8Array 
 export function isQ8(w: unknown): w is Q8Weight { return (w as Q8Weight | null)?.format === 'q8_0'; }
 
 /**
- * ggml's quantize_row_q8_0_ref: per block of 32, d = max|x| / 127 stored as f16, codes
- * round(x / d) with ties away from zero (C's roundf), computed in f32 as the C code does.
+ * ggml's quantize_row_q8_0_ref: per block of 32, d = max|x|/127 stored as f16, codes round(x / d)
+ * with ties away from zero (C's roundf), computed in f32 as the C code does (the kernels' quantizeQ8;
+ * native, or the TypeScript reference in kernels.ts).
  */
 export function quantizeQ8_0(src: Float32Array): Uint8Array {
   if (src.length % Q8_0_BLOCK !== 0) throw new Error(`q8_0: ${src.length} values are not a whole number of blocks of ${Q8_0_BLOCK}`);
-  const nb = src.length / Q8_0_BLOCK, out = new Uint8Array(nb * Q8_0_BYTES), dv = new DataView(out.buffer);
-  const f = Math.fround;
-  for (let i = 0; i < nb; i++) {
-    let amax = 0;
-    for (let j = 0; j < Q8_0_BLOCK; j++) amax = Math.max(amax, Math.abs(src[i * Q8_0_BLOCK + j]!));
-    const d = f(amax / 127), id = d ? f(1 / d) : 0, o = i * Q8_0_BYTES;
-    dv.setUint16(o, f32ToF16Bits(d), true);
-    for (let j = 0; j < Q8_0_BLOCK; j++) {
-      const x = f(src[i * Q8_0_BLOCK + j]! * id);
-      dv.setInt8(o + 2 + j, Math.sign(x) * Math.round(Math.abs(x)));
-    }
-  }
+  const out = new Uint8Array((src.length / Q8_0_BLOCK) * Q8_0_BYTES);
+  K().quantizeQ8(src, out, src.length);
   return out;
 }
 

@@ -1,6 +1,6 @@
 // The GGUF v3 container (llama.cpp's model file): typed metadata, tensor infos and 32-byte aligned
 // tensor data, with f32, f16, bf16 and q8_0 tensors encoded as ggml lays them out.
-import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
+import { toHalfBits } from '../core/kernels.js';
 import { Q8_0_BLOCK, Q8_0_BYTES, quantizeQ8_0 } from '../core/q8.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
@@ -102,8 +102,8 @@ export function tensorBytes(shape: readonly number[], type: GgufTensorType): num
 export function encodeTensor(src: Float32Array, type: GgufTensorType): Uint8Array {
   switch (type) {
     case 'f32': return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
-    case 'f16': { const h = f32ToF16(src); return new Uint8Array(h.buffer); }
-    case 'bf16': { const h = f32ToBf16(src); return new Uint8Array(h.buffer); }
+    case 'f16': { const h = toHalfBits(src, false); return new Uint8Array(h.buffer); }
+    case 'bf16': { const h = toHalfBits(src, true); return new Uint8Array(h.buffer); }
     case 'q8_0': return quantizeQ8_0(src);
   }
 }

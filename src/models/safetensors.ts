@@ -3,7 +3,8 @@
 // a Hugging Face model folder's single or sharded checkpoint.
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../core/dtype.js';
+import { bf16ToF32, f16ToF32 } from '../core/dtype.js';
+import { toHalfBits } from '../core/kernels.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readJson } from '../util/text.js';
 
@@ -77,7 +78,7 @@ export function toF32(t: TensorData): Float32Array {
 export function castFloat(t: TensorData, dtype: 'F32' | 'BF16' | 'F16'): TensorData {
   if (t.dtype === dtype) return t;
   const f = toF32(t);
-  const data = dtype === 'F32' ? (f === t.data ? f.slice() : f) : dtype === 'BF16' ? f32ToBf16(f) : f32ToF16(f);
+  const data = dtype === 'F32' ? (f === t.data ? f.slice() : f) : toHalfBits(f, dtype === 'BF16');
   return { dtype, shape: [...t.shape], data };
 }
 

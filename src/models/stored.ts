@@ -4,7 +4,7 @@
 // its own copy in that type (the embedding lookup reads one row per token and stays f32), as
 // llama.cpp reads its output matrix from token_embd's type. For inference only: no gradient flows
 // through f16/bf16/q8_0 weights, and adapters need the f32 base.
-import { f32ToBf16, f32ToF16 } from '../core/dtype.js';
+import { toHalfBits } from '../core/kernels.js';
 import { q8Weight, Q8_0_BLOCK } from '../core/q8.js';
 import { Tensor } from '../core/tensor.js';
 import { Transformer } from './transformer.js';
@@ -31,7 +31,7 @@ export function storeWeights(model: Transformer, w: DecodeWeights, onFallback?: 
     let kind: DecodeWeights = w;
     if (w === 'q8_0' && t.shape[1]! % Q8_0_BLOCK !== 0) { kind = 'f16'; onFallback?.(name, t.shape[1]!); }
     // a q8_0 weight is not a Tensor; linear() and decodeLayer tell the two apart
-    const stored = kind === 'q8_0' ? (q8Weight(t.f32, t.shape) as unknown as Tensor) : new Tensor(kind === 'f16' ? f32ToF16(t.f32) : f32ToBf16(t.f32), t.shape, kind as 'f16' | 'bf16');
+    const stored = kind === 'q8_0' ? (q8Weight(t.f32, t.shape) as unknown as Tensor) : new Tensor(toHalfBits(t.f32, kind === 'bf16'), t.shape, kind as 'f16' | 'bf16');
     params.set(name, stored);
   }
   return new Transformer({ ...model.cfg, tiedEmbeddings: false }, params);

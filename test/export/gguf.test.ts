@@ -12,19 +12,27 @@ import { Transformer } from '../../src/models/transformer.js';
 import { saveModel, loadModel } from '../../src/models/load.js';
 import { GPT2_PATTERN, QWEN2_PATTERN, WORDS_PATTERN, heedTokenizerJSON } from '../../src/tokenizer/index.js';
 import type { Arch } from '../../src/models/config.js';
+import { loadNative } from '../../src/kernels/native.js';
+import { nativeKernels, useBackend } from '../../src/core/kernels.js';
 import { corpusTokens, SHAPES, tmp } from './helpers.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'gguf');
 const bytes = (name: string) => new Uint8Array(readFileSync(join(fixtures, name)));
 const input = () => { const b = readFileSync(join(fixtures, 'input.f32')); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice(); };
 
-test('q8_0 blocks are byte-identical to gguf-py (ggml-quants.c reference): f16 scale, roundf ties away from zero, zero blocks', () => {
-  assert.deepEqual(quantizeQ8_0(input()), bytes('input.q8_0'));
-});
+loadNative();
+const backends = ['ref', ...(nativeKernels() ? ['native'] : [])] as const;
+if (process.env.HEED_REQUIRE_NATIVE === '1' && backends.length < 2) throw new Error('HEED_REQUIRE_NATIVE=1 but the native addon did not load');
+for (const backend of backends) {
+  const on = <T>(f: () => T): T => { const prev = useBackend(backend); try { return f(); } finally { useBackend(prev as 'ref' | 'native'); } };
+  test(`${backend}: q8_0 blocks are byte-identical to gguf-py (ggml-quants.c reference): f16 scale, roundf ties away from zero, zero blocks`, () => {
+    assert.deepEqual(on(() => quantizeQ8_0(input())), bytes('input.q8_0'));
+  });
 
-test('f16 tensors are byte-identical to numpy float16 (round to nearest even)', () => {
-  assert.deepEqual(encodeTensor(input(), 'f16'), bytes('input.f16'));
-});
+  test(`${backend}: f16 tensors are byte-identical to numpy float16 (round to nearest even)`, () => {
+    assert.deepEqual(on(() => encodeTensor(input(), 'f16')), bytes('input.f16'));
+  });
+}
 
 test('q8_0 refuses a length that is not whole blocks of 32', () => {
   assert.throws(() => quantizeQ8_0(new Float32Array(48)), /48 values are not a whole number of blocks of 32/);

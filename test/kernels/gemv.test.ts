@@ -170,3 +170,28 @@ test('linears() runs q/k/v-like weights in one call, equal to one linear() each,
     [a!, b!].forEach((t, i) => { const want = linear(x, big[i]!).f32; t.f32.forEach((v, j) => assert.ok(Math.abs(v - want[j]!) <= 1e-5 * (1 + Math.abs(want[j]!)))); });
   } finally { if (prev) useBackend(prev as 'ref' | 'native'); }
 });
+
+test('toHalf (f16, bf16) and quantizeQ8 of every backend equal the TypeScript conversions bit for bit: edge values, and enough values for the threaded path', () => {
+  const edge = [0, -0, 1, -1, 65504, 65519.996, 65520, -65520, 1e6, 6.1035156e-5, 6.097555e-5, 5.9604645e-8, 2.9802322e-8, 2.9802326e-8, 1e-10,
+    1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 3 * 2 ** -8), 3.3895314e38, 3.4028235e38, Infinity, -Infinity, NaN, 0.5, 1.5, 2.5, -2.5, 126.5, 127, 1 / 3];
+  const big = randn(5000 * 32).map((v, i) => v * 10 ** ((i % 13) - 6));
+  const cases = [Float32Array.from(edge), big];
+  const nan = new Float32Array(new Uint32Array([0x7f800001, 0xffc00123, 0x7fbfffff]).buffer);
+  for (const [name, k] of backends) {
+    for (const x of [...cases, nan]) {
+      for (const bf16 of [false, true]) {
+        const out = new Uint16Array(x.length);
+        k.toHalf(x, out, x.length, bf16);
+        assert.deepEqual(out, bf16 ? f32ToBf16(x) : f32ToF16(x), `${name} ${bf16 ? 'bf16' : 'f16'}`);
+      }
+    }
+    // a block whose largest value is 127 (scale 1) holds exact halves, which roundf takes away from zero
+    const halves = Float32Array.from({ length: 64 }, (_, i) => (i === 31 ? 127 : i < 32 ? i - 16 + 0.5 : edge[i % edge.length]! % 1e4 || 0)).map((v) => (Number.isFinite(v) ? v : 3));
+    for (const x of [halves, big]) {
+      const out = new Uint8Array((x.length / 32) * 34), want = new Uint8Array(out.length);
+      k.quantizeQ8(x, out, x.length);
+      refKernels.quantizeQ8(x, want, x.length);
+      assert.deepEqual(out, want, `${name} q8_0`);
+    }
+  }
+});
