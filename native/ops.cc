@@ -953,6 +953,30 @@ Napi::Value AddBias(const CI& i) { addBias(F32(i[0]), F32(i[1]), Int(i[2]), Int(
 Napi::Value SumRows(const CI& i) { sumRows(F32(i[0]), F32(i[1]), Int(i[2]), Int(i[3])); return Undef(i); }
 Napi::Value Nf4Dequant(const CI& i) { nf4Dequant(i[0].As<Napi::Uint8Array>().Data(), F32(i[1]), F32(i[2]), Int(i[3]), F32(i[4]), Int(i[5])); return Undef(i); }
 Napi::Value Vadd(const CI& i) { vadd(F32(i[0]), F32(i[1]), F32(i[2]), Int(i[3])); return Undef(i); }
+// nonFinite(bits, mask): [count, first index] of the elements whose exponent bits (mask) are all
+// ones, i.e. NaN or ±Inf; bits are f32 (Uint32Array) or f16/bf16 (Uint16Array) patterns. Every model
+// load checks its weights with it.
+template <typename T>
+std::pair<int64_t, int64_t> countAllOnes(const T* b, int64_t n, T mask) {
+  int64_t count = 0, first = n;
+#pragma omp parallel for schedule(static) reduction(+ : count) reduction(min : first) if (n > (1 << 20))
+  for (int64_t i = 0; i < n; i++) {
+    if ((b[i] & mask) == mask) { count++; first = std::min(first, i); }
+  }
+  return {count, count ? first : -1};
+}
+Napi::Value NonFinite(const CI& i) {
+  const auto a = i[0].As<Napi::TypedArray>();
+  const int64_t n = a.ElementLength();
+  const uint32_t mask = (uint32_t)Int(i[1]);
+  std::pair<int64_t, int64_t> r;
+  if (a.TypedArrayType() == napi_uint32_array) r = countAllOnes(i[0].As<Napi::Uint32Array>().Data(), n, mask);
+  else r = countAllOnes(i[0].As<Napi::Uint16Array>().Data(), n, (uint16_t)mask);
+  Napi::Array out = Napi::Array::New(i.Env(), 2);
+  out.Set(uint32_t(0), Napi::Number::New(i.Env(), (double)r.first));
+  out.Set(uint32_t(1), Napi::Number::New(i.Env(), (double)r.second));
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // One transformer block of a decode step (one new token per row, B ≤ 16 rows, each at its own
@@ -1053,7 +1077,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
     {"crossEntropyFwd", CrossEntropyFwd}, {"crossEntropyBwd", CrossEntropyBwd},
     {"embeddingFwd", EmbeddingFwd}, {"embeddingBwd", EmbeddingBwd},
     {"adamw", Adamw}, {"sumSquares", SumSquares}, {"axpy", Axpy},
-    {"addBias", AddBias}, {"sumRows", SumRows}, {"vadd", Vadd}, {"nf4Dequant", Nf4Dequant},
+    {"addBias", AddBias}, {"sumRows", SumRows}, {"vadd", Vadd}, {"nf4Dequant", Nf4Dequant}, {"nonFinite", NonFinite},
     {"decodeLayer", DecodeLayer},
   };
   for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));

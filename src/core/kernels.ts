@@ -105,6 +105,8 @@ export interface Kernels {
 
   /** Σ x² (in double precision). */
   sumSquares(x: Float32Array, n: number): number;
+  /** [count, first index or −1] of the elements whose `mask` bits are all set: NaN/±Inf among f32 (mask 0x7f800000), bf16 (0x7f80) or f16 (0x7c00) bit patterns. */
+  nonFinite(bits: Uint32Array | Uint16Array, mask: number): [number, number];
   /** y[i] += alpha·x[i] */
   axpy(alpha: number, x: Float32Array, y: Float32Array, n: number): void;
 
@@ -542,6 +544,12 @@ export const refKernels: Kernels = {
       const d = f16BitsToF32(dv.getUint16(b * 34, true));
       for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(b * 34 + 2 + j);
     }
+  },
+
+  nonFinite(bits, mask) {
+    let count = 0, first = -1;
+    for (let i = 0; i < bits.length; i++) if ((bits[i]! & mask) === mask) { if (count++ === 0) first = i; }
+    return [count, first];
   },
 
   // ggml's quantize_row_q8_0_ref, in f32 as the C code computes: d = max|x| / 127 stored as f16,

@@ -4,7 +4,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { bf16ToF32, f16ToF32 } from '../core/dtype.js';
-import { toHalfBits } from '../core/kernels.js';
+import { K, toHalfBits } from '../core/kernels.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readJson } from '../util/text.js';
 
@@ -200,9 +200,7 @@ export function nonFinite(t: TensorData): { count: number; index: number; value:
   const d = t.data;
   let count = 0, index = -1;
   // exponent bits all ones ⇔ NaN or Inf, tested on the raw bits (no decoding of half precision)
-  const scan = (bits: Uint16Array | Uint32Array, mask: number): void => {
-    for (let i = 0; i < bits.length; i++) if ((bits[i]! & mask) === mask) { if (count++ === 0) index = i; }
-  };
+  const scan = (bits: Uint16Array | Uint32Array, mask: number): void => { [count, index] = K().nonFinite(bits, mask); };
   if (t.dtype === 'F32') scan(new Uint32Array(d.buffer, d.byteOffset, d.length), 0x7f800000);
   else if (t.dtype === 'BF16') scan(d as Uint16Array, 0x7f80);
   else if (t.dtype === 'F16') scan(d as Uint16Array, 0x7c00);

@@ -2,6 +2,7 @@
 // float64 product written here from the formats' definitions: f16/bf16 bit patterns, and q8_0 blocks
 // (the gguf-py fixture's bytes: value = f16 scale · int8 code). Odd shapes exercise the masked tails,
 // 1 to 6 rows the grouping of rows over one pass of W; linear() picks these kernels for ≤ 16 rows.
+// Also the conversions into those formats (toHalf, quantizeQ8) and the NaN/Inf scan of model loading.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -193,5 +194,19 @@ test('toHalf (f16, bf16) and quantizeQ8 of every backend equal the TypeScript co
       refKernels.quantizeQ8(x, want, x.length);
       assert.deepEqual(out, want, `${name} q8_0`);
     }
+  }
+});
+
+test('nonFinite of every backend: the count and first index of NaN/±Inf among f32, bf16 and f16 bit patterns', () => {
+  const n = 3_000_001, f = new Float32Array(n).map((_, i) => Math.sin(i));
+  for (const [name, k] of backends) {
+    const bits = new Uint32Array(f.buffer);
+    assert.deepEqual(k.nonFinite(bits, 0x7f800000), [0, -1], name);
+    f[2_999_999] = NaN; f[2_000_000] = -Infinity; f[1_500_001] = 3.4028235e38; // the largest finite f32 is not flagged
+    assert.deepEqual(k.nonFinite(bits, 0x7f800000), [2, 2_000_000], name);
+    const h = f32ToF16(f), b = f32ToBf16(f); // 3.4e38 is Inf in f16 (and rounds to Inf in bf16 as well)
+    assert.deepEqual(k.nonFinite(h, 0x7c00), [3, 1_500_001], `${name} f16`);
+    assert.deepEqual(k.nonFinite(b, 0x7f80), [3, 1_500_001], `${name} bf16`);
+    f[2_999_999] = 0; f[2_000_000] = 0; f[1_500_001] = 0;
   }
 });
