@@ -207,8 +207,12 @@ export interface SelfInstructStats {
   classification: number;
   /** kept instructions for which the model wrote at least one valid instance, and the instances */
   tasks_with_instances: number; no_instances: number; instances: number;
-  /** requests asked again with a smaller max_tokens to fit the model's context, and requests skipped because the prompt alone did not fit */
-  shrunk: number; too_long: number;
+  /**
+   * requests asked again with a smaller max_tokens to fit the model's context; classification and
+   * instance prompts asked again with half as many example tasks because the prompt alone did not
+   * fit; and requests skipped because even the shortest prompt did not fit
+   */
+  shrunk: number; fewer_demos: number; too_long: number;
   seconds: number;
   /** requests per second and kept instructions per second over the run */
   requests_per_s: number; kept_per_s: number;
@@ -266,12 +270,23 @@ export async function selfInstruct(seeds: readonly SeedTask[], o: SelfInstructOp
     const r = await o.client.chatWithin({ model: o.model, messages: [{ role: 'user', content }], ...extra });
     return r ? r.result : { choices: [{ text: '', finish: 'stop' }], endpoint: '', cached: false };
   };
+  // a prompt with example tasks whose prompt alone does not fit is asked again with half as many
+  // (a model with a short context still classifies and writes instances), down to one
+  let fewerDemos = 0;
+  const withDemos = async (make: (d: number) => string, extra: Parameters<typeof chat>[1]): Promise<ChatResult> => {
+    for (let d = demos; ; d = Math.floor(d / 2)) {
+      requests++;
+      const r = await o.client.chatWithin({ model: o.model, messages: [{ role: 'user', content: make(d) }], ...extra });
+      if (r) return r.result;
+      if (d <= 1) return { choices: [{ text: '', finish: 'stop' }], endpoint: '', cached: false };
+      fewerDemos++;
+    }
+  };
   // a kept instruction's own requests: classification, then instances by the matching template
   const complete = async (task: GeneratedTask): Promise<void> => {
-    const c = await chat(classifyPrompt(task.instruction, drawDemos(seeds, demos, `${seed}:clf:${task.instruction}`)), { temperature: 0, max_tokens: 3, stop: ['\n', 'Task'], seed: seedOf(seed, 'clf', task.instruction) });
+    const c = await withDemos((d) => classifyPrompt(task.instruction, drawDemos(seeds, d, `${seed}:clf:${task.instruction}`)), { temperature: 0, max_tokens: 3, stop: ['\n', 'Task'], seed: seedOf(seed, 'clf', task.instruction) });
     task.is_classification = isYes(c.choices[0]?.text ?? '');
-    const prompt = instancePrompt(task.instruction, task.is_classification, drawDemos(seeds, demos, `${seed}:inst:${task.instruction}`));
-    const r = await chat(prompt, { temperature: 0, max_tokens: maxTokens, stop: [`Example ${MAX_INSTANCES + 1}`, 'Task:'], seed: seedOf(seed, 'inst', task.instruction) });
+    const r = await withDemos((d) => instancePrompt(task.instruction, task.is_classification, drawDemos(seeds, d, `${seed}:inst:${task.instruction}`)), { temperature: 0, max_tokens: maxTokens, stop: [`Example ${MAX_INSTANCES + 1}`, 'Task:'], seed: seedOf(seed, 'inst', task.instruction) });
     const text = r.choices[0]?.text ?? '', finish = r.choices[0]?.finish ?? 'stop';
     task.instances = (task.is_classification ? parseClassificationInstances(text, finish) : parseGenerationInstances(text, finish)).slice(0, MAX_INSTANCES);
   };
@@ -315,7 +330,7 @@ export async function selfInstruct(seeds: readonly SeedTask[], o: SelfInstructOp
       classification: kept.filter((t) => t.is_classification).length,
       tasks_with_instances: withInstances.length, no_instances: kept.length - withInstances.length,
       instances: withInstances.reduce((a, t) => a + t.instances.length, 0),
-      shrunk: o.client.shrunk - fit0.shrunk, too_long: o.client.tooLong - fit0.tooLong, seconds, requests_per_s: seconds > 0 ? requests / seconds : 0, kept_per_s: seconds > 0 ? kept.length / seconds : 0,
+      shrunk: o.client.shrunk - fit0.shrunk, fewer_demos: fewerDemos, too_long: o.client.tooLong - fit0.tooLong - fewerDemos, seconds, requests_per_s: seconds > 0 ? requests / seconds : 0, kept_per_s: seconds > 0 ? kept.length / seconds : 0,
     },
   };
 }

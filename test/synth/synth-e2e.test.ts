@@ -73,6 +73,14 @@ test('requests that do not fit the context: asked again with the max_tokens the 
   assert.ok(s.shrunk >= 4, `${s.shrunk} requests shrunk`);
   assert.equal(s.too_long, 0);
   assert.equal(s.generated, s.kept + FILTERS.reduce((a, f) => a + s.filtered[f], 0));
+
+  // six example tasks make the classification and instance prompts longer than the context: each is
+  // asked again with three, then one, and every kept instruction still gets both answers
+  const { stats: d } = await selfInstruct(seeds, { ...SI, demos: 6, client, target: 1, maxRequests: 40 });
+  assert.ok(d.kept >= 1, `${d.kept} kept`);
+  assert.ok(d.fewer_demos >= 2 * d.kept, `${d.fewer_demos} asked again with fewer examples`);
+  assert.equal(d.requests, 4 * d.rounds + 2 * d.kept + d.fewer_demos);
+  assert.equal(d.too_long, 0, 'with one example task every prompt fits');
 });
 
 test('SL-CAI: critique and revision requests under drawn principles; the final revisions load as SFT data', async () => {

@@ -64,7 +64,7 @@ export function register(program: Command): void {
       console.log(`self-instruct: ${s.requests} requests (${s.cache_hits} from the cache) in ${s.seconds.toFixed(1)} s over ${o.endpoint.length} endpoint(s): ${s.requests_per_s.toFixed(2)} requests/s, ${s.kept_per_s.toFixed(3)} kept/s`);
       console.log(`instructions: ${s.generated} generated, ${s.kept} kept (target ${o.target}); filtered: ${filtered}`);
       console.log(`tasks: ${s.classification} of ${s.kept} classification; ${s.tasks_with_instances} with instances (${s.no_instances} without), ${s.instances} instances`);
-      if (s.shrunk || s.too_long) console.log(`context: ${s.shrunk} requests asked again with a smaller max_tokens to fit the model's context, ${s.too_long} skipped (the prompt alone did not fit)`);
+      if (s.shrunk || s.too_long || s.fewer_demos) console.log(`context: ${s.shrunk} requests asked again with a smaller max_tokens to fit the model's context, ${s.fewer_demos} with fewer example tasks, ${s.too_long} skipped (the prompt alone did not fit)`);
       console.log(`wrote ${rows.length} conversations (${rows.length - s.instances} from ${seeds.length} seed tasks, ${s.instances} generated) to ${o.out}`);
     }));
 
