@@ -194,7 +194,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     line('win rate vs SFT', (r) => r.win_rate_vs_sft), '',
     `reward model: held-out pairwise accuracy ${pct(summary.reward_model.heldout_pairwise_accuracy).trim()}; DPO held-out preference accuracy ${pct(summary.dpo.heldout_preference_accuracy).trim()}; PPO KL to SFT ${summary.ppo.kl.toFixed(2)} per response`,
     ...(budget ? [`budget ${budget / 60} min: pretraining ${pt.steps}${pt.stoppedEarly ? ` of ${pt.plannedSteps ?? ptRecipe.steps} planned` : ''} steps, SFT ${st.steps}${st.stoppedEarly ? ` of ${st.plannedSteps ?? st.steps} planned` : ''}, DPO ${summary.dpo.steps}${summary.dpo.steps < summary.dpo.planned_steps ? ` of ${summary.dpo.planned_steps} planned` : ''}, PPO ${ppo.iterations} of ${ppoRecipe.iterations} iterations, GRPO ${grpo.iterations} of ${grpoRecipe.iterations}`] : []),
-    `total ${summary.seconds.toFixed(0)}s; ${join(out, 'summary.json')}, ${join(out, 'report.html')}; chat with: heed chat --model ${join(out, 'ppo', 'final')}`,
+    `total ${summary.seconds.toFixed(0)}s; ${join(out, 'summary.json')}, ${join(out, 'report.html')}; chat with: heed chat --model ${join(out, 'ppo', 'final')}; for llama.cpp: heed export --model ${join(out, 'ppo', 'final')} --to gguf --out ${join(out, 'ppo.gguf')}`,
   ];
   console.log(table.join('\n'));
   return summary;
