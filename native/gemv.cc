@@ -442,6 +442,36 @@ Napi::Value ToHalf(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// fromHalf(src, out, n, bf16): f16 or bf16 bit patterns → f32 (exact), as dtype.ts widens them:
+// checkpoints stored in half precision when they load, and half weights for a prefill's GEMM.
+Napi::Value FromHalf(const Napi::CallbackInfo& info) {
+  const uint16_t* src = info[0].As<Napi::Uint16Array>().Data();
+  float* out = F32(info[1]);
+  const int64_t n = Int(info[2]);
+  const bool bf16 = info[3].As<Napi::Boolean>().Value();
+  const int64_t chunks = (n + 4095) / 4096;
+#pragma omp parallel for schedule(static) if (chunks > 16)
+  for (int64_t c = 0; c < chunks; c++) {
+    const int64_t lo = c * 4096, hi = std::min(n, lo + 4096);
+    int64_t i = lo;
+    if (bf16) {
+      for (; i < hi; i++) out[i] = bf16ToFloat(src[i]);
+    } else {
+#if defined(__F16C__)
+      // the hardware quiets a signalling NaN; a group holding Inf or NaN takes the exact scalar path
+      const __m128i expMask = _mm_set1_epi16(0x7c00);
+      for (; i + 8 <= hi; i += 8) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, expMask), expMask))) { for (int j = 0; j < 8; j++) out[i + j] = halfToFloat(src[i + j]); continue; }
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+      }
+#endif
+      for (; i < hi; i++) out[i] = halfToFloat(src[i]);
+    }
+  }
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 // out_i (rows×O_i) = x·W_iᵀ for weights that read the same x, in one pass of the threads over all of
@@ -481,6 +511,7 @@ void RegisterGemv(Napi::Env env, Napi::Object exports) {
   exports.Set("dequantQ8", Napi::Function::New(env, DequantQ8));
   exports.Set("quantizeQ8", Napi::Function::New(env, QuantizeQ8));
   exports.Set("toHalf", Napi::Function::New(env, ToHalf));
+  exports.Set("fromHalf", Napi::Function::New(env, FromHalf));
   exports.Set("linearMulti", Napi::Function::New(env, LinearMulti));
 }
 

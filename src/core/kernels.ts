@@ -123,6 +123,8 @@ export interface Kernels {
   quantizeQ8(src: Float32Array, out: Uint8Array, n: number): void;
   /** out = f16 (IEEE binary16) or bf16 bit patterns of n values, rounded to nearest even (dtype.ts's conversions). */
   toHalf(src: Float32Array, out: Uint16Array, n: number, bf16: boolean): void;
+  /** out = the f32 values of n f16 or bf16 bit patterns (exact). */
+  fromHalf(src: Uint16Array, out: Float32Array, n: number, bf16: boolean): void;
   /**
    * outs[i] (rows×O_i) = x (rows×I)·W_iᵀ for several weights that read the same x (q/k/v, gate/up),
    * all stored alike (kind 0 f32, 1 f16, 2 bf16, 3 q8_0), rows ≤ 16: one pass of the threads over all.
@@ -568,6 +570,11 @@ export const refKernels: Kernels = {
     }
   },
 
+  fromHalf(src, out, n, bf16) {
+    const s = n === src.length ? src : src.subarray(0, n);
+    if (bf16) bf16ToF32(s, out); else f16ToF32(s, out);
+  },
+
   toHalf(src, out, n, bf16) {
     const s = n === src.length ? src : src.subarray(0, n);
     if (bf16) f32ToBf16(s, out); else f32ToF16(s, out);
@@ -579,6 +586,11 @@ let native: Kernels | null = null;
 
 /** The kernels ops call now. */
 export function K(): Kernels { return active; }
+/** f16 or bf16 bit patterns widened to f32 by the active kernels (into `out` when given). */
+export function fromHalfBits(src: Uint16Array, bf16: boolean, out: Float32Array = new Float32Array(src.length)): Float32Array {
+  active.fromHalf(src, out, src.length, bf16);
+  return out.length === src.length ? out : out.subarray(0, src.length);
+}
 /** f32 values as f16 or bf16 bit patterns (rounded to nearest even) by the active kernels. */
 export function toHalfBits(src: Float32Array, bf16: boolean): Uint16Array {
   const out = new Uint16Array(src.length);

@@ -3,8 +3,7 @@
 // in bitsandbytes' layout (test/nn/nf4.test.ts checks codes and values against it bit for bit).
 
 import type { Tensor } from './tensor.js';
-import { K } from './kernels.js';
-import { bf16ToF32, f16ToF32 } from './dtype.js';
+import { K, fromHalfBits } from './kernels.js';
 
 /**
  * The 16 NF4 levels: quantiles of N(0,1) scaled to [−1, 1], with an exact 0. Copied from
@@ -79,5 +78,5 @@ export function denseWeight(w: Tensor | NF4Weight): Float32Array {
   if (scratch.length < n) scratch = new Float32Array(n);
   const out = scratch.subarray(0, n);
   if (isNF4(w)) return dequantizeNF4(w, out);
-  return w.dtype === 'bf16' ? bf16ToF32(w.data as Uint16Array, out) : f16ToF32(w.data as Uint16Array, out);
+  return fromHalfBits(w.data as Uint16Array, w.dtype === 'bf16', out);
 }

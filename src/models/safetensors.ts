@@ -3,8 +3,7 @@
 // a Hugging Face model folder's single or sharded checkpoint.
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { bf16ToF32, f16ToF32 } from '../core/dtype.js';
-import { K, toHalfBits } from '../core/kernels.js';
+import { K, fromHalfBits, toHalfBits } from '../core/kernels.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readJson } from '../util/text.js';
 
@@ -66,8 +65,8 @@ export function numel(shape: readonly number[]): number {
 export function toF32(t: TensorData): Float32Array {
   switch (t.dtype) {
     case 'F32': return t.data as Float32Array;
-    case 'BF16': return bf16ToF32(t.data as Uint16Array);
-    case 'F16': return f16ToF32(t.data as Uint16Array);
+    case 'BF16': return fromHalfBits(t.data as Uint16Array, true);
+    case 'F16': return fromHalfBits(t.data as Uint16Array, false);
     case 'F64': return Float32Array.from(t.data as Float64Array);
     case 'I32': case 'I8': case 'U8': case 'BOOL': return Float32Array.from(t.data as Int32Array);
     case 'I64': return Float32Array.from(t.data as BigInt64Array, (v) => Number(v));

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadNative } from '../../src/kernels/native.js';
 import { nativeKernels, refKernels, useBackend, type Kernels } from '../../src/core/kernels.js';
-import { f16BitsToF32, f32ToBf16, f32ToF16 } from '../../src/core/dtype.js';
+import { bf16ToF32, f16BitsToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/core/dtype.js';
 import { q8Weight } from '../../src/core/q8.js';
 import { linear, linears } from '../../src/core/ops.js';
 import { Tensor } from '../../src/core/tensor.js';
@@ -172,7 +172,7 @@ test('linears() runs q/k/v-like weights in one call, equal to one linear() each,
   } finally { if (prev) useBackend(prev as 'ref' | 'native'); }
 });
 
-test('toHalf (f16, bf16) and quantizeQ8 of every backend equal the TypeScript conversions bit for bit: edge values, and enough values for the threaded path', () => {
+test('toHalf (f16, bf16), fromHalf and quantizeQ8 of every backend equal the TypeScript conversions bit for bit: edge values, and enough values for the threaded path', () => {
   const edge = [0, -0, 1, -1, 65504, 65519.996, 65520, -65520, 1e6, 6.1035156e-5, 6.097555e-5, 5.9604645e-8, 2.9802322e-8, 2.9802326e-8, 1e-10,
     1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 3 * 2 ** -8), 3.3895314e38, 3.4028235e38, Infinity, -Infinity, NaN, 0.5, 1.5, 2.5, -2.5, 126.5, 127, 1 / 3];
   const big = randn(5000 * 32).map((v, i) => v * 10 ** ((i % 13) - 6));
@@ -184,6 +184,10 @@ test('toHalf (f16, bf16) and quantizeQ8 of every backend equal the TypeScript co
         const out = new Uint16Array(x.length);
         k.toHalf(x, out, x.length, bf16);
         assert.deepEqual(out, bf16 ? f32ToBf16(x) : f32ToF16(x), `${name} ${bf16 ? 'bf16' : 'f16'}`);
+        // and back: every bit pattern widens exactly (NaN payloads included), as dtype.ts widens it
+        const back = new Float32Array(x.length), want = bf16 ? bf16ToF32(out) : f16ToF32(out);
+        k.fromHalf(out, back, x.length, bf16);
+        assert.deepEqual(new Uint32Array(back.buffer), new Uint32Array(want.buffer), `${name} ${bf16 ? 'bf16' : 'f16'} → f32`);
       }
     }
     // a block whose largest value is 127 (scale 1) holds exact halves, which roundf takes away from zero
@@ -208,5 +212,15 @@ test('nonFinite of every backend: the count and first index of NaN/±Inf among f
     assert.deepEqual(k.nonFinite(h, 0x7c00), [3, 1_500_001], `${name} f16`);
     assert.deepEqual(k.nonFinite(b, 0x7f80), [3, 1_500_001], `${name} bf16`);
     f[2_999_999] = 0; f[2_000_000] = 0; f[1_500_001] = 0;
+  }
+});
+
+test('fromHalf of every backend widens all 65,536 f16 and bf16 bit patterns as dtype.ts does', () => {
+  const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+  for (const [name, k] of backends) for (const bf16 of [false, true]) {
+    const got = new Float32Array(all.length);
+    k.fromHalf(all, got, all.length, bf16);
+    const want = bf16 ? bf16ToF32(all) : f16ToF32(all);
+    assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(want.buffer), `${name} ${bf16 ? 'bf16' : 'f16'}`);
   }
 });
