@@ -588,6 +588,7 @@ let native: Kernels | null = null;
 export function K(): Kernels { return active; }
 /** f16 or bf16 bit patterns widened to f32 by the active kernels (into `out` when given). */
 export function fromHalfBits(src: Uint16Array, bf16: boolean, out: Float32Array = new Float32Array(src.length)): Float32Array {
+  if (out.length < src.length) throw new RangeError(`fromHalfBits: output holds ${out.length} < ${src.length}`);
   active.fromHalf(src, out, src.length, bf16);
   return out.length === src.length ? out : out.subarray(0, src.length);
 }
