@@ -199,10 +199,9 @@ export function nonFinite(t: TensorData): { count: number; index: number; value:
   const d = t.data;
   let count = 0, index = -1;
   // exponent bits all ones ⇔ NaN or Inf, tested on the raw bits (no decoding of half precision)
-  const scan = (bits: Uint16Array | Uint32Array, mask: number): void => { [count, index] = K().nonFinite(bits, mask); };
-  if (t.dtype === 'F32') scan(new Uint32Array(d.buffer, d.byteOffset, d.length), 0x7f800000);
-  else if (t.dtype === 'BF16') scan(d as Uint16Array, 0x7f80);
-  else if (t.dtype === 'F16') scan(d as Uint16Array, 0x7c00);
+  if (t.dtype === 'F32') [count, index] = K().nonFinite(new Uint32Array(d.buffer, d.byteOffset, d.length), 0x7f800000);
+  else if (t.dtype === 'BF16') [count, index] = K().nonFinite(d as Uint16Array, 0x7f80);
+  else if (t.dtype === 'F16') [count, index] = K().nonFinite(d as Uint16Array, 0x7c00);
   else if (t.dtype === 'F64') (d as Float64Array).forEach((v, i) => { if (!Number.isFinite(v)) { if (count++ === 0) index = i; } });
   if (count === 0) return null;
   const one = (d as Float32Array).subarray(index, index + 1) as TensorData['data'];

@@ -265,20 +265,21 @@ export async function selfInstruct(seeds: readonly SeedTask[], o: SelfInstructOp
   const fit0 = { shrunk: o.client.shrunk, tooLong: o.client.tooLong };
   // a request that does not fit the context is asked again with fewer tokens; one whose prompt alone
   // does not fit answers nothing (an empty, finished reply) and is counted
-  const chat = async (content: string, extra: { temperature: number; top_p?: number; max_tokens: number; stop: string[]; seed: number }): Promise<ChatResult> => {
+  type Extra = { temperature: number; top_p?: number; max_tokens: number; stop: string[]; seed: number };
+  const ask = async (content: string, extra: Extra): Promise<ChatResult | null> => {
     requests++;
-    const r = await o.client.chatWithin({ model: o.model, messages: [{ role: 'user', content }], ...extra });
-    return r ? r.result : { choices: [{ text: '', finish: 'stop' }], endpoint: '', cached: false };
+    return (await o.client.chatWithin({ model: o.model, messages: [{ role: 'user', content }], ...extra }))?.result ?? null;
   };
+  const nothing: ChatResult = { choices: [{ text: '', finish: 'stop' }], endpoint: '', cached: false };
+  const chat = async (content: string, extra: Extra): Promise<ChatResult> => (await ask(content, extra)) ?? nothing;
   // a prompt with example tasks whose prompt alone does not fit is asked again with half as many
   // (a model with a short context still classifies and writes instances), down to one
   let fewerDemos = 0;
-  const withDemos = async (make: (d: number) => string, extra: Parameters<typeof chat>[1]): Promise<ChatResult> => {
+  const withDemos = async (make: (d: number) => string, extra: Extra): Promise<ChatResult> => {
     for (let d = demos; ; d = Math.floor(d / 2)) {
-      requests++;
-      const r = await o.client.chatWithin({ model: o.model, messages: [{ role: 'user', content: make(d) }], ...extra });
-      if (r) return r.result;
-      if (d <= 1) return { choices: [{ text: '', finish: 'stop' }], endpoint: '', cached: false };
+      const r = await ask(make(d), extra);
+      if (r) return r;
+      if (d <= 1) return nothing;
       fewerDemos++;
     }
   };
