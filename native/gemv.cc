@@ -57,6 +57,11 @@ inline uint16_t floatToHalf(float f) {
 #endif
 }
 inline float bf16ToFloat(uint16_t h) { uint32_t bits = uint32_t(h) << 16; float f; std::memcpy(&f, &bits, 4); return f; }
+// f32 → bf16, rounding to nearest even; NaN stays a quiet NaN (dtype.ts's bf16FromBits)
+inline uint16_t floatToBf16(float f) {
+  uint32_t x; std::memcpy(&x, &f, 4);
+  return (x & 0x7fffffffu) > 0x7f800000u ? uint16_t(((x >> 16) | 0x40) & 0xffff) : uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
 
 // A float vector of the widest kind the build targets (AVX-512: 16 lanes, AVX2 + FMA + F16C: 8),
 // loads that widen f16 and bf16 into it, and a horizontal sum.
@@ -415,30 +420,28 @@ Napi::Value QuantizeQ8(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// body(lo, hi) over [0, n) in runs of 4,096 elements, on every thread once there are more than 16
+// runs: the element-wise conversions below.
+template <typename Body>
+void inChunks(int64_t n, Body body) {
+  const int64_t chunks = (n + 4095) / 4096;
+#pragma omp parallel for schedule(static) if (chunks > 16)
+  for (int64_t c = 0; c < chunks; c++) body(c * 4096, std::min(n, c * 4096 + 4096));
+}
+
 // toHalf(src, out, n, bf16): f32 → f16 (IEEE binary16) or bf16 bit patterns, rounding to nearest
 // even; NaN stays a quiet NaN. Bit for bit the conversions of dtype.ts.
 Napi::Value ToHalf(const Napi::CallbackInfo& info) {
   const float* src = F32(info[0]);
   uint16_t* out = info[1].As<Napi::Uint16Array>().Data();
-  const int64_t n = Int(info[2]);
   const bool bf16 = info[3].As<Napi::Boolean>().Value();
-  const int64_t chunks = (n + 4095) / 4096;
-#pragma omp parallel for schedule(static) if (chunks > 16)
-  for (int64_t c = 0; c < chunks; c++) {
-    const int64_t lo = c * 4096, hi = std::min(n, lo + 4096);
-    int64_t i = lo;
-    if (bf16) {
-      for (; i < hi; i++) {
-        uint32_t x; std::memcpy(&x, src + i, 4);
-        out[i] = (x & 0x7fffffffu) > 0x7f800000u ? uint16_t(((x >> 16) | 0x40) & 0xffff) : uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-      }
-    } else {
+  inChunks(Int(info[2]), [&](int64_t i, int64_t hi) {
+    if (bf16) { for (; i < hi; i++) out[i] = floatToBf16(src[i]); return; }
 #if defined(__F16C__)
-      for (; i + 8 <= hi; i += 8) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i + 8 <= hi; i += 8) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
 #endif
-      for (; i < hi; i++) out[i] = floatToHalf(src[i]);
-    }
-  }
+    for (; i < hi; i++) out[i] = floatToHalf(src[i]);
+  });
   return info.Env().Undefined();
 }
 
@@ -447,28 +450,20 @@ Napi::Value ToHalf(const Napi::CallbackInfo& info) {
 Napi::Value FromHalf(const Napi::CallbackInfo& info) {
   const uint16_t* src = info[0].As<Napi::Uint16Array>().Data();
   float* out = F32(info[1]);
-  const int64_t n = Int(info[2]);
   const bool bf16 = info[3].As<Napi::Boolean>().Value();
-  const int64_t chunks = (n + 4095) / 4096;
-#pragma omp parallel for schedule(static) if (chunks > 16)
-  for (int64_t c = 0; c < chunks; c++) {
-    const int64_t lo = c * 4096, hi = std::min(n, lo + 4096);
-    int64_t i = lo;
-    if (bf16) {
-      for (; i < hi; i++) out[i] = bf16ToFloat(src[i]);
-    } else {
+  inChunks(Int(info[2]), [&](int64_t i, int64_t hi) {
+    if (bf16) { for (; i < hi; i++) out[i] = bf16ToFloat(src[i]); return; }
 #if defined(__F16C__)
-      // the hardware quiets a signalling NaN; a group holding Inf or NaN takes the exact scalar path
-      const __m128i expMask = _mm_set1_epi16(0x7c00);
-      for (; i + 8 <= hi; i += 8) {
-        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-        if (_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, expMask), expMask))) { for (int j = 0; j < 8; j++) out[i + j] = halfToFloat(src[i + j]); continue; }
-        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
-      }
-#endif
-      for (; i < hi; i++) out[i] = halfToFloat(src[i]);
+    // the hardware quiets a signalling NaN; a group holding Inf or NaN takes the exact scalar path
+    const __m128i expMask = _mm_set1_epi16(0x7c00);
+    for (; i + 8 <= hi; i += 8) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+      if (_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, expMask), expMask))) { for (int j = 0; j < 8; j++) out[i + j] = halfToFloat(src[i + j]); continue; }
+      _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
     }
-  }
+#endif
+    for (; i < hi; i++) out[i] = halfToFloat(src[i]);
+  });
   return info.Env().Undefined();
 }
 
