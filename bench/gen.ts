@@ -1,6 +1,8 @@
 // `npm run bench -- gen --config gpt2|smollm-135m|... --batch 1 --weights f32|f16|bf16|q8_0 [--new 128] [--rounds 5]`:
 // decoding speed with a KV cache, heed against llama.cpp's llama-bench on a GGUF of the same shapes
 // and weight type (and, for f32, the PyTorch yardstick), in the same run, as JSON lines with ratios.
+// `--prompt 512` measures prompt processing instead (the prefill of a 512-token prompt, in prompt
+// tokens/s, against `llama-bench -p 512 -n 0`).
 // The two engines take turns (rounds of two timed runs each, in ABBA order), so a neighbour's load
 // that comes and goes on a shared machine falls on both rather than on whichever ran during it.
 import { existsSync, mkdirSync } from 'node:fs';
@@ -20,9 +22,10 @@ const f = parseFlags({
   new: { default: '128', check: positive, help: 'tokens generated per sequence' },
   weights: { default: 'f32', values: DECODE_WEIGHTS, help: 'how the weights are stored while decoding' },
   rounds: { default: '5', check: positive, help: 'turns of two timed runs per engine (against llama.cpp at batch 1)' },
+  prompt: { default: '0', check: (v: string) => v === '0' || positive(v), help: 'prompt tokens: > 0 measures prompt processing (the prefill) instead of decoding' },
 });
-const config = f.config as PresetName, weights = f.weights as DecodeWeights, batch = Number(f.batch), fresh = Number(f.new), rounds = Number(f.rounds);
-const row = (o: Record<string, unknown>) => console.log(JSON.stringify({ bench: 'gen', config, weights, batch, ...o }));
+const config = f.config as PresetName, weights = f.weights as DecodeWeights, batch = Number(f.batch), fresh = Number(f.new), rounds = Number(f.rounds), prompt = Number(f.prompt);
+const row = (o: Record<string, unknown>) => console.log(JSON.stringify({ bench: 'gen', config, weights, batch, ...(prompt ? { mode: 'prompt' } : {}), ...o }));
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 /** A GGUF of the preset's shapes (random weights: decoding speed does not depend on their values). */
@@ -39,7 +42,7 @@ function benchGguf(): string {
 
 /** heed's child process: `reps` timed runs after a warm-up; its rates, or the error it printed. */
 function heedRuns(reps: number): { samples: number[]; peakRssMb: number } | { error: string } {
-  const h = runMeasured([...heedChild('gen-run.ts'), '--config', config, '--batch', f.batch, '--new', f.new, '--weights', weights, '--reps', String(reps)]);
+  const h = runMeasured([...heedChild('gen-run.ts'), '--config', config, '--batch', f.batch, '--new', f.new, '--weights', weights, '--reps', String(reps), '--prompt', f.prompt]);
   if (h.json) return { samples: h.json.samples as number[], peakRssMb: h.peakRssMb };
   return { error: h.stderr.trim().split('\n').filter((l) => l.startsWith('Error') || l.includes('heed')).pop() ?? h.stderr.slice(-300) };
 }
@@ -56,7 +59,7 @@ for (let round = 0; round < (vsLlama ? rounds : 1) && heedError === null; round+
   };
   const runLlama = () => {
     if (!vsLlama || heedError !== null) return;
-    const l = runLlamaBench(bin!, benchGguf(), { threads: 2, newTokens: fresh, depth: 16, reps: 2 });
+    const l = runLlamaBench(bin!, benchGguf(), { threads: 2, newTokens: fresh, depth: 16, reps: 2, prompt });
     ls = l.samples; build = l.build;
   };
   inTurn(round, runHeed, runLlama);
@@ -64,17 +67,18 @@ for (let round = 0; round < (vsLlama ? rounds : 1) && heedError === null; round+
   if (hs.length && ls.length) paired.push(median(hs) / median(ls));
 }
 if (heedError !== null) row({ engine: 'heed', error: heedError });
-else row({ engine: 'heed', new_tokens: fresh, tokens_per_s: r1(median(heed)), min: r1(Math.min(...heed)), max: r1(Math.max(...heed)), runs: heed.length, peak_rss_mb: peakRss });
+else row({ engine: 'heed', ...(prompt ? { prompt_tokens: prompt } : { new_tokens: fresh }), tokens_per_s: r1(median(heed)), min: r1(Math.min(...heed)), max: r1(Math.max(...heed)), runs: heed.length, peak_rss_mb: peakRss });
 const heedTps = heedError === null ? median(heed) : null;
 if (!bin) row({ engine: 'llama.cpp', error: 'llama-bench is not built: npm run bench -- llama-build (about 5-25 minutes on two cores)' });
 else if (batch !== 1) row({ engine: 'llama.cpp', error: 'llama-bench decodes one sequence; the llama.cpp comparison is at --batch 1' });
 else if (llama.length) {
-  row({ engine: 'llama.cpp', tokens_per_s: r1(median(llama)), min: r1(Math.min(...llama)), max: r1(Math.max(...llama)), runs: llama.length, threads: 2, build, command: `llama-bench -t 2 -n ${fresh} -d 16 -p 0 -r 2, ${rounds} times, taking turns with heed` });
+  row({ engine: 'llama.cpp', tokens_per_s: r1(median(llama)), min: r1(Math.min(...llama)), max: r1(Math.max(...llama)), runs: llama.length, threads: 2, build, command: `llama-bench -t 2 ${prompt ? `-p ${prompt} -n 0` : `-n ${fresh} -d 16 -p 0`} -r 2, ${rounds} times, taking turns with heed` });
   // the ratio of the medians over all runs, the median of each round's ratio, and the ratio of the best runs
   if (heedTps !== null) row({ ratio_vs_llama_cpp: Number((heedTps / median(llama)).toFixed(2)), paired_ratio_vs_llama_cpp: Number(median(paired).toFixed(2)), best_ratio_vs_llama_cpp: Number((Math.max(...heed) / Math.max(...llama)).toFixed(2)) });
 }
 
-const anchor = weights === 'f32' ? torchAnchor() : null;
+// the PyTorch yardstick times decoding only
+const anchor = weights === 'f32' && !prompt ? torchAnchor() : null;
 if (anchor && heedTps !== null) {
   const t = runMeasured(['bash', anchor, 'gen', config, '--batch', f.batch, '--new', f.new]);
   if (t.json && !t.json.error) {

@@ -40,14 +40,17 @@ export interface LlamaBenchResult { tokens_per_s: number; best: number; stddev: 
 
 /**
  * `llama-bench -t 2 -n N -d 16 -p 0 -r R` on a GGUF: generation speed after a 16-token context, the
- * mean, the best and every one of R runs (default 5).
+ * mean, the best and every one of R runs (default 5). With `prompt` > 0 instead
+ * `llama-bench -t 2 -p P -n 0 -r R`: prompt processing (the prefill of a P-token prompt).
  */
-export function runLlamaBench(bin: string, gguf: string, o: { threads: number; newTokens: number; depth: number; reps?: number }): LlamaBenchResult {
-  const r = spawnSync(bin, ['-m', gguf, '-t', String(o.threads), '-n', String(o.newTokens), '-d', String(o.depth), '-p', '0', '-r', String(o.reps ?? 5), '-o', 'json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+export function runLlamaBench(bin: string, gguf: string, o: { threads: number; newTokens: number; depth: number; reps?: number; prompt?: number }): LlamaBenchResult {
+  const pp = (o.prompt ?? 0) > 0;
+  const shape = pp ? ['-n', '0', '-p', String(o.prompt)] : ['-n', String(o.newTokens), '-d', String(o.depth), '-p', '0'];
+  const r = spawnSync(bin, ['-m', gguf, '-t', String(o.threads), ...shape, '-r', String(o.reps ?? 5), '-o', 'json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`llama-bench failed: ${(r.stderr ?? '').slice(-400)}`);
   const rows = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
-  const tg = rows.find((x) => Number(x.n_gen) > 0);
-  if (!tg) throw new Error(`llama-bench printed no generation row: ${r.stdout.slice(0, 300)}`);
+  const tg = rows.find((x) => Number(pp ? x.n_prompt : x.n_gen) > 0);
+  if (!tg) throw new Error(`llama-bench printed no ${pp ? 'prompt-processing' : 'generation'} row: ${r.stdout.slice(0, 300)}`);
   const samples = (tg.samples_ts as number[] | undefined) ?? [Number(tg.avg_ts)];
   return { tokens_per_s: Number(tg.avg_ts), best: Math.max(...samples), stddev: Number(tg.stddev_ts), threads: Number(tg.n_threads), build: String(tg.build_commit), samples: samples.map(Number) };
 }
