@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Command } from 'commander';
+import { inProcess } from '../helpers/cli.js';
 import { register } from '../../src/cli/commands/data.js';
 import { readConversations } from '../../src/data/formats.js';
 
@@ -12,34 +12,7 @@ const FIX = join(import.meta.dirname, '../fixtures/data');
 const tmp = mkdtempSync(join(tmpdir(), 'heed-cli-data-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function run(...args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const program = new Command('heed').exitOverride();
-  register(program);
-  program.commands.forEach((c) => c.exitOverride());
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  const stderr = process.stderr.write;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
-  program.configureOutput({ writeOut: (s) => void out.push(s), writeErr: (s) => void err.push(s) });
-  const before = process.exitCode;
-  let code = 0;
-  try {
-    await program.parseAsync(['node', 'heed', ...args]);
-    code = process.exitCode === undefined ? 0 : Number(process.exitCode);
-  } catch (e) {
-    code = (e as { exitCode?: number }).exitCode ?? 1;
-  } finally {
-    console.log = log;
-    console.error = error;
-    process.stderr.write = stderr;
-    process.exitCode = before;
-  }
-  return { out: out.join('\n'), err: err.join('\n'), code };
-}
+const run = inProcess(register);
 
 describe('heed data', () => {
   it('writes the three splits and families.json', async () => {

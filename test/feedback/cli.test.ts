@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Command } from 'commander';
+import { inProcess } from '../helpers/cli.js';
 import { register } from '../../src/cli/commands/feedback.js';
 
 const FIX = join(import.meta.dirname, '../fixtures/feedback');
@@ -14,31 +14,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'heed-cli-feedback-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const STACK = /\n\s+at .*:\d+:\d+/;
 
-async function run(...args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const program = new Command('heed').exitOverride();
-  register(program);
-  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
-  const out: string[] = [];
-  const err: string[] = [];
-  for (const c of all(program)) c.exitOverride().configureOutput({ writeOut: (s) => void out.push(s), writeErr: (s) => void err.push(s) });
-  const log = console.log;
-  const write = process.stderr.write.bind(process.stderr);
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
-  const before = process.exitCode;
-  let code = 0;
-  try {
-    await program.parseAsync(['node', 'heed', ...args]);
-    code = process.exitCode === undefined ? 0 : Number(process.exitCode);
-  } catch (e) {
-    code = (e as { exitCode?: number }).exitCode ?? 1;
-  } finally {
-    console.log = log;
-    process.stderr.write = write;
-    process.exitCode = before;
-  }
-  return { out: out.join('\n'), err: err.join('\n'), code };
-}
+const run = inProcess(register);
 
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
 

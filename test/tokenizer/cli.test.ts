@@ -4,28 +4,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { inProcess } from '../helpers/cli.js';
 import { register as registerTokenize } from '../../src/cli/commands/tokenize.js';
 import { register as registerTokenizer } from '../../src/cli/commands/tokenizer.js';
 import { loadTokenizerFolder } from '../../src/tokenizer/index.js';
 import { corpusLines } from './helpers.js';
 
+const cli = inProcess(registerTokenize, registerTokenizer);
+/** stdout of a command that succeeds; rejects with its stderr when it fails. */
 async function run(args: string[]): Promise<string> {
-  const program = new Command().name('heed').exitOverride().configureOutput({ writeErr: () => {} });
-  registerTokenize(program);
-  registerTokenizer(program);
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array): boolean => {
-    out += String(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    process.stdout.write = write;
-  }
-  return out;
+  const r = await cli(...args);
+  if (r.code !== 0) throw new Error(r.err);
+  return r.out;
 }
 
 test('heed tokenizer train + heed tokenize', async () => {
