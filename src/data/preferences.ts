@@ -15,6 +15,7 @@ export interface ResponseRecord {
   text: string;
   model?: string;
   adapter?: string;
+  /** the sampling settings the response was drawn with (temperature, top_p, max_tokens, …) */
   settings?: Record<string, unknown>;
   seed?: number;
   /** 'stop': ended its turn; 'length': ran to the token limit */

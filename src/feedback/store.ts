@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { DataFormatError, validateConversation, type Message } from '../data/formats.js';
-import type { RankingRecord } from '../data/preferences.js';
+import type { RankingRecord, ResponseRecord } from '../data/preferences.js';
 import { APPLICATION_ID, MIGRATIONS, migrate } from './schema.js';
 
 /** A refused request; `kind` says why, so a server can answer 400, 404 or 409. */
@@ -24,16 +24,8 @@ export interface PromptInput {
   /** what else is known of the prompt, e.g. a task's answer, accepted answers, family and metric */
   meta?: Record<string, unknown>;
 }
-export interface ResponseInput {
-  text: string;
-  model?: string;
-  adapter?: string;
-  /** The sampling settings the response was drawn with (temperature, top_p, max_tokens, …). */
-  settings?: Record<string, unknown>;
-  seed?: number;
-  /** 'stop': the response ended its turn; 'length': it ran to the token limit */
-  finish?: 'stop' | 'length';
-}
+/** A response to store: a rankings-file response without its label inside the file and its time. */
+export type ResponseInput = Omit<ResponseRecord, 'key' | 'created'>;
 export interface StoredPrompt { id: number; messages: Message[]; source: string | null; meta: Record<string, unknown> | null; created: string }
 export interface StoredResponse {
   id: number; promptId: number; text: string; model: string | null; adapter: string | null;
