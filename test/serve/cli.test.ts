@@ -55,7 +55,10 @@ test('heed serve --help has an example; bad flags are clear errors', () => {
   assert.match(r.stderr, /^heed: \/nonexistent: not a model folder/);
   r = heed(['serve', '--model', tinyFolders().model, '--parallel', '0']);
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /--parallel must be at least 1, got 0/);
+  assert.match(r.stderr, /--parallel must be an integer ≥ 1, got '0'/);
+  r = heed(['serve', '--model', tinyFolders().model, '--port', '99999']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--port must be an integer from 0 to 65535, got '99999'/);
   r = heed(['serve', '--model', tinyFolders().model, '--adapter', 'nope']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--adapter nope: expected NAME=DIR or MODEL:NAME=DIR/);
