@@ -53,7 +53,8 @@ export const ChatRequest = z.object({
 
 export const CompletionRequest = z.object({
   ...common,
-  prompt: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int().min(0)).min(1)]),
+  // one prompt (text or token ids), or a batch of them: choice j of prompt i has index i·n + j
+  prompt: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int().min(0)).min(1), z.array(z.array(z.number().int().min(0))).min(1)]),
   logprobs: nullish(samplingFields.logprobs.max(5)),
   echo: nullish(z.literal(false)),
 }).strict();
@@ -105,7 +106,7 @@ function chatMessages(r: Chat): ChatMessage[] {
   }));
 }
 
-const usage = (prompt: number, seqs: Sequence[]) => {
+const usage = (prompt: number, seqs: readonly Sequence[]) => {
   const completion = seqs.reduce((a, s) => a + s.tokens.length, 0);
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 };
@@ -125,16 +126,36 @@ type Collected = TokenEvent[][];
 
 /**
  * Starts a request's sequences. A refusal throws at once as an HTTP error (429 with Retry-After,
- * 503 while draining); a failure later rejects the promise. A client that goes away cancels.
+ * 503 while draining); a failure later rejects the promise. A client that goes away, or `signal`
+ * (a batch's other prompt failing), cancels.
  */
-function start(c: Context, sched: Scheduler, m: ServedModel, prompt: number[], opts: Sampling[], onEvent: (i: number, e: TokenEvent) => void): Promise<Sequence[]> {
+function start(c: Context, sched: Scheduler, m: ServedModel, prompt: number[], opts: Sampling[], onEvent: (i: number, e: TokenEvent) => void, signal: AbortSignal = c.req.raw.signal): Promise<Sequence[]> {
   let p: Promise<Sequence[]>;
-  try { p = sched.generate(m, prompt, opts, onEvent, c.req.raw.signal); } catch (e) {
+  try { p = sched.generate(m, prompt, opts, onEvent, signal); } catch (e) {
     if (e instanceof QueueFullError) throw new ApiError(429, `The server is busy: ${e.message}. Retry shortly.`, 'rate_limit_error', null, 'rate_limit_exceeded', { 'Retry-After': '1' });
     if (e instanceof ShuttingDownError) throw new ApiError(503, 'The server is shutting down.', 'server_error', null, 'shutting_down');
     throw e;
   }
   return p.catch((e: Error) => { throw e instanceof CancelledError ? e : new ApiError(500, `Generation failed: ${e.message}`, 'server_error'); });
+}
+
+/**
+ * start() for each prompt of a batch, all or nothing: a refusal or a failure of one cancels the
+ * others. onEvent gets the prompt's index k and the choice's index i within it.
+ */
+function startAll(c: Context, sched: Scheduler, m: ServedModel, prompts: number[][], opts: (k: number) => Sampling[], onEvent: (k: number, i: number, e: TokenEvent) => void): Promise<Sequence[][]> {
+  if (prompts.length === 1) return start(c, sched, m, prompts[0]!, opts(0), (i, e) => onEvent(0, i, e)).then((s) => [s]);
+  const ac = new AbortController(), client = c.req.raw.signal;
+  if (client.aborted) ac.abort(); else client.addEventListener('abort', () => ac.abort(), { once: true });
+  const all: Promise<Sequence[]>[] = [];
+  try {
+    prompts.forEach((p, k) => all.push(start(c, sched, m, p, opts(k), (i, e) => onEvent(k, i, e), ac.signal)));
+  } catch (e) {
+    ac.abort();
+    for (const p of all) p.catch(() => {});
+    throw e;
+  }
+  return Promise.all(all).catch((e: unknown) => { ac.abort(); throw e; });
 }
 
 /** Output tokens of a finished sequence with their events (the stop token's event dropped). */
@@ -186,14 +207,19 @@ export function openaiRoutes(reg: ModelRegistry, sched: Scheduler): Hono {
 
   app.post('/v1/completions', async (c) => {
     const r = await body(c, CompletionRequest), m = served(reg, r.model);
-    const p = r.prompt, V = m.model.cfg.vocabSize;
-    if (Array.isArray(p) && p.length > 1 && typeof p[0] === 'string') throw badRequest('Give one prompt per request (a list of several prompts is not supported).', 'prompt');
-    const prompt = typeof p === 'string' ? m.tok.tokenizer.encode(p) : typeof p[0] === 'string' ? m.tok.tokenizer.encode(p[0]) : (p as number[]);
-    if (prompt.length === 0) throw badRequest('The prompt is empty.', 'prompt');
-    const bad = prompt.find((t) => t >= V);
-    if (bad !== undefined) throw badRequest(`Token id ${bad} is outside the model's vocabulary of ${V}.`, 'prompt');
-    const maxNew = budget(m, prompt.length, r.max_tokens ?? Math.min(16, m.contextLength - prompt.length), 'max_tokens');
-    const opts = samplings(r, maxNew, m.tok.eosTokenIds, r.logprobs ?? null);
+    const p = r.prompt, V = m.model.cfg.vocabSize, tok = m.tok.tokenizer;
+    const prompts = typeof p === 'string' ? [tok.encode(p)] : typeof p[0] === 'string' ? (p as string[]).map((x) => tok.encode(x))
+      : Array.isArray(p[0]) ? (p as number[][]) : [p as number[]];
+    const n = r.n ?? 1, batch = prompts.length > 1, at = (k: number) => (batch ? ` (prompt ${k})` : '');
+    const maxNew = prompts.map((prompt, k) => {
+      if (prompt.length === 0) throw badRequest(`The prompt is empty${at(k)}.`, 'prompt');
+      const bad = prompt.find((t) => t >= V);
+      if (bad !== undefined) throw badRequest(`Token id ${bad} is outside the model's vocabulary of ${V}${at(k)}.`, 'prompt');
+      return budget(m, prompt.length, r.max_tokens ?? Math.min(16, m.contextLength - prompt.length), 'max_tokens');
+    });
+    // every prompt draws its choices with the same seeds, as it would alone
+    const seed = r.seed ?? randomInt(2 ** 31), opts = (k: number) => samplings({ ...r, seed }, maxNew[k]!, m.tok.eosTokenIds, r.logprobs ?? null);
+    const promptTokens = prompts.reduce((a, x) => a + x.length, 0);
     const id = `cmpl-${randomUUID()}`, created = Math.floor(Date.now() / 1000), head = { id, object: 'text_completion', created, model: m.id, system_fingerprint: FINGERPRINT };
     const legacy = (evs: TokenEvent[]) => ({
       tokens: evs.map((e) => tokenInfo(m, e.token).token),
@@ -203,18 +229,18 @@ export function openaiRoutes(reg: ModelRegistry, sched: Scheduler): Hono {
     });
     if (r.stream) {
       const withUsage = r.stream_options?.include_usage === true, out = new EventStream();
-      const done = start(c, sched, m, prompt, opts, (i, e) => {
+      const done = startAll(c, sched, m, prompts, opts, (k, i, e) => {
         const lp = r.logprobs != null && !e.seq.stops.has(e.token) ? legacy([e]) : null;
-        if (e.text || lp || e.finish) out.send({ ...head, choices: [{ index: i, text: e.text, logprobs: lp, finish_reason: e.finish }], ...(withUsage ? { usage: null } : {}) });
+        if (e.text || lp || e.finish) out.send({ ...head, choices: [{ index: k * n + i, text: e.text, logprobs: lp, finish_reason: e.finish }], ...(withUsage ? { usage: null } : {}) });
       });
-      return out.respond(c, done, (seqs) => { if (withUsage) out.send({ ...head, choices: [], usage: usage(prompt.length, seqs) }); });
+      return out.respond(c, done.then((x) => x.flat()), (seqs) => { if (withUsage) out.send({ ...head, choices: [], usage: usage(promptTokens, seqs) }); });
     }
-    const got: Collected = opts.map(() => []);
-    const seqs = await start(c, sched, m, prompt, opts, (i, e) => got[i]!.push(e));
+    const got: TokenEvent[][][] = prompts.map(() => Array.from({ length: n }, () => []));
+    const seqs = await startAll(c, sched, m, prompts, opts, (k, i, e) => got[k]![i]!.push(e));
     return c.json({
       ...head,
-      choices: seqs.map((s, i) => ({ index: i, text: s.text, logprobs: r.logprobs != null ? legacy(outputEvents(got[i]!, s)) : null, finish_reason: s.finish })),
-      usage: usage(prompt.length, seqs),
+      choices: seqs.flatMap((ss, k) => ss.map((s, i) => ({ index: k * n + i, text: s.text, logprobs: r.logprobs != null ? legacy(outputEvents(got[k]![i]!, s)) : null, finish_reason: s.finish }))),
+      usage: usage(promptTokens, seqs.flat()),
     });
   });
 

@@ -129,6 +129,21 @@ test('a full queue answers 429 with Retry-After; a disconnecting client frees it
   await stillServes();
 });
 
+test('a batch of prompts is all or nothing: one over the queue refuses the batch with 429 and cancels the prompts already queued', async () => {
+  const before = { ...server.scheduler.counts };
+  // parallel 2 + queue 1 hold three sequences; the fourth prompt does not fit
+  const r = await post('/v1/completions', { model: 'tiny', prompt: ['a', 'b', 'c', 'd'], max_tokens: 400, ignore_eos: true });
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.json.error!.code, 'rate_limit_exceeded');
+  await until(() => server.scheduler.running === 0 && server.scheduler.queued === 0, 'nothing left running or queued', 3000);
+  assert.deepEqual(server.scheduler.counts, { finished: before.finished, cancelled: before.cancelled + 3 });
+  // three fit, and are served
+  const ok = await post('/v1/completions', { model: 'tiny', prompt: ['a', 'b', 'c'], max_tokens: 2 });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal((ok.json as { choices: unknown[] }).choices.length, 3);
+  await stillServes();
+});
+
 test('a non-streaming client that disconnects cancels its generation', async () => {
   const c = new AbortController();
   const p = fetch(url + '/v1/chat/completions', { method: 'POST', signal: c.signal, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model: 'tiny', messages: user, max_tokens: 450, ignore_eos: true }) });

@@ -126,6 +126,35 @@ test('completions: plain and streamed text continue a prompt', async () => {
   assert.equal(text, r.choices[0]!.text);
 });
 
+test('completions: a batch of prompts (text or token ids) gives n choices per prompt, index i·n + j, each what the prompt gets alone', async () => {
+  const prompts = ['Call me', 'The whale', 'Ishmael said'], seed = 7;
+  const alone = await Promise.all(prompts.map((prompt) => client.completions.create({ model: 'tiny', prompt, max_tokens: 6, temperature: 1, n: 2, seed })));
+  const r = await client.completions.create({ model: 'tiny', prompt: prompts, max_tokens: 6, temperature: 1, n: 2, seed });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(r.choices.map((c) => c.text), alone.flatMap((a) => a.choices.map((c) => c.text)));
+  assert.notEqual(r.choices[0]!.text, r.choices[2]!.text);
+  assert.deepEqual(r.usage, {
+    prompt_tokens: alone.reduce((s, a) => s + a.usage!.prompt_tokens, 0),
+    completion_tokens: alone.reduce((s, a) => s + a.usage!.completion_tokens, 0),
+    total_tokens: alone.reduce((s, a) => s + a.usage!.total_tokens, 0),
+  });
+  // streamed: the pieces of each choice, by index, make the same texts
+  const texts: string[] = [];
+  for await (const ch of await client.completions.create({ model: 'tiny', prompt: prompts, max_tokens: 6, temperature: 1, n: 2, seed, stream: true }))
+    for (const c of ch.choices) texts[c.index] = (texts[c.index] ?? '') + c.text;
+  assert.deepEqual(texts, r.choices.map((c) => c.text));
+  // token-id prompts, one list per prompt
+  const f = tinyFolders(), tok = loadModel(f.model).tok.tokenizer;
+  const ids = await client.completions.create({ model: 'tiny', prompt: prompts.map((p) => tok.encode(p)) as unknown as number[], max_tokens: 6, temperature: 1, n: 2, seed });
+  assert.deepEqual(ids.choices.map((c) => c.text), r.choices.map((c) => c.text));
+  // one bad prompt refuses the whole batch, naming it
+  await assert.rejects(client.completions.create({ model: 'tiny', prompt: [[1, 2], []] as unknown as number[], max_tokens: 2 }), (e: unknown) => {
+    assert.ok(e instanceof BadRequestError);
+    assert.match(e.message, /The prompt is empty \(prompt 1\)/);
+    return true;
+  });
+});
+
 test('errors surface as the client\'s own classes: 404 for an unknown model, 400 for bad fields', async () => {
   await assert.rejects(client.chat.completions.create({ model: 'nope', messages }), (e: unknown) => {
     assert.ok(e instanceof NotFoundError);
