@@ -6,7 +6,8 @@ import { Hono, type Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { z } from 'zod';
 import { samplingFields, type Sampling } from '../models/sampling.js';
-import type { Sequence, TokenEvent } from '../models/generate.js';
+import { logprobsOf, type Sequence, type TokenEvent, type TokenLogprob } from '../models/generate.js';
+import { noGrad } from '../core/autograd.js';
 import { renderPrompt, stopTokenIds, type ChatMessage } from '../tokenizer/index.js';
 import { ApiError, badRequest, fromZod, sendError } from './errors.js';
 import type { ModelRegistry, ServedModel } from './models.js';
@@ -55,8 +56,10 @@ export const CompletionRequest = z.object({
   ...common,
   // one prompt (text or token ids), or a batch of them: choice j of prompt i has index i·n + j
   prompt: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int().min(0)).min(1), z.array(z.array(z.number().int().min(0))).min(1)]),
+  // 0 only with echo: the prompt scored, nothing generated (lm-evaluation-harness's log-likelihoods)
+  max_tokens: nullish(z.union([z.literal(0), samplingFields.maxNewTokens])),
   logprobs: nullish(samplingFields.logprobs.max(5)),
-  echo: nullish(z.literal(false)),
+  echo: nullish(z.boolean()),
 }).strict();
 
 type Chat = z.infer<typeof ChatRequest>;
@@ -119,6 +122,24 @@ function tokenInfo(m: ServedModel, id: number): { token: string; bytes: number[]
 
 function chatLogprob(m: ServedModel, e: TokenEvent) {
   return { ...tokenInfo(m, e.token), logprob: e.logprob!, top_logprobs: (e.top ?? []).map((t) => ({ ...tokenInfo(m, t.token), logprob: t.logprob })) };
+}
+
+/** A token with its log-probability and its top alternatives (null for a prompt's first token, which nothing predicts). */
+interface Scored { token: number; logprob: number | null; top: TokenLogprob[] | null }
+
+const scoredOf = (e: TokenEvent): Scored => ({ token: e.token, logprob: e.logprob!, top: e.top ?? [] });
+
+/** Each prompt token's log-probability given the ones before it, with its top k alternatives (echo). */
+function promptLogprobs(m: ServedModel, prompt: readonly number[], k: number): Scored[] {
+  const T = prompt.length, out: Scored[] = [{ token: prompt[0]!, logprob: null, top: null }];
+  if (T < 2) return out;
+  const logits = noGrad(() => m.model.forward(Int32Array.from(prompt), 1, T, { rows: Int32Array.from({ length: T - 1 }, (_, i) => i) }).logits).f32;
+  const V = m.model.cfg.vocabSize, limit = Math.min(V, m.tok.tokenizer.vocabSize);
+  for (let i = 0; i + 1 < T; i++) {
+    const lp = logprobsOf(logits.subarray(i * V, i * V + limit), k), t = prompt[i + 1]!;
+    out.push({ token: t, logprob: logits[i * V + t]! - lp.lse, top: lp.top });
+  }
+  return out;
 }
 
 /** Events of one request, kept per choice (for the log-probs of a plain response). */
@@ -207,9 +228,10 @@ export function openaiRoutes(reg: ModelRegistry, sched: Scheduler): Hono {
 
   app.post('/v1/completions', async (c) => {
     const r = await body(c, CompletionRequest), m = served(reg, r.model);
-    const p = r.prompt, V = m.model.cfg.vocabSize, tok = m.tok.tokenizer;
-    const prompts = typeof p === 'string' ? [tok.encode(p)] : typeof p[0] === 'string' ? (p as string[]).map((x) => tok.encode(x))
-      : Array.isArray(p[0]) ? (p as number[][]) : [p as number[]];
+    const p = r.prompt, V = m.model.cfg.vocabSize, tok = m.tok.tokenizer, echo = r.echo === true;
+    if (r.max_tokens === 0 && !echo) throw badRequest('max_tokens 0 generates nothing; give echo: true to score the prompt.', 'max_tokens');
+    const texts = typeof p === 'string' ? [p] : typeof p[0] === 'string' ? (p as string[]) : null;
+    const prompts = texts ? texts.map((x) => tok.encode(x)) : Array.isArray(p[0]) ? (p as number[][]) : [p as number[]];
     const n = r.n ?? 1, batch = prompts.length > 1, at = (k: number) => (batch ? ` (prompt ${k})` : '');
     const maxNew = prompts.map((prompt, k) => {
       if (prompt.length === 0) throw badRequest(`The prompt is empty${at(k)}.`, 'prompt');
@@ -217,30 +239,40 @@ export function openaiRoutes(reg: ModelRegistry, sched: Scheduler): Hono {
       if (bad !== undefined) throw badRequest(`Token id ${bad} is outside the model's vocabulary of ${V}${at(k)}.`, 'prompt');
       return budget(m, prompt.length, r.max_tokens ?? Math.min(16, m.contextLength - prompt.length), 'max_tokens');
     });
+    // echo: each choice starts with its prompt, and its log-probs with the prompt's
+    const echoed = echo ? prompts.map((prompt, k) => ({ text: texts ? texts[k]! : tok.decode(prompt), scored: r.logprobs != null ? promptLogprobs(m, prompt, r.logprobs) : [] })) : null;
     // every prompt draws its choices with the same seeds, as it would alone
     const seed = r.seed ?? randomInt(2 ** 31), opts = (k: number) => samplings({ ...r, seed }, maxNew[k]!, m.tok.eosTokenIds, r.logprobs ?? null);
     const promptTokens = prompts.reduce((a, x) => a + x.length, 0);
     const id = `cmpl-${randomUUID()}`, created = Math.floor(Date.now() / 1000), head = { id, object: 'text_completion', created, model: m.id, system_fingerprint: FINGERPRINT };
-    const legacy = (evs: TokenEvent[]) => ({
-      tokens: evs.map((e) => tokenInfo(m, e.token).token),
-      token_logprobs: evs.map((e) => e.logprob!),
-      top_logprobs: evs.map((e) => Object.fromEntries((e.top ?? []).map((t) => [tokenInfo(m, t.token).token, t.logprob]))),
-      text_offset: evs.reduce<number[]>((acc, e, i) => [...acc, i === 0 ? 0 : acc[i - 1]! + tokenInfo(m, evs[i - 1]!.token).token.length], []),
+    const legacy = (xs: readonly Scored[]) => ({
+      tokens: xs.map((x) => tokenInfo(m, x.token).token),
+      token_logprobs: xs.map((x) => x.logprob),
+      top_logprobs: xs.map((x) => (x.top === null ? null : Object.fromEntries(x.top.map((t) => [tokenInfo(m, t.token).token, t.logprob])))),
+      text_offset: xs.reduce<number[]>((acc, x, i) => [...acc, i === 0 ? 0 : acc[i - 1]! + tokenInfo(m, xs[i - 1]!.token).token.length], []),
     });
+    const generate = r.max_tokens !== 0;
     if (r.stream) {
       const withUsage = r.stream_options?.include_usage === true, out = new EventStream();
-      const done = startAll(c, sched, m, prompts, opts, (k, i, e) => {
-        const lp = r.logprobs != null && !e.seq.stops.has(e.token) ? legacy([e]) : null;
-        if (e.text || lp || e.finish) out.send({ ...head, choices: [{ index: k * n + i, text: e.text, logprobs: lp, finish_reason: e.finish }], ...(withUsage ? { usage: null } : {}) });
-      });
-      return out.respond(c, done.then((x) => x.flat()), (seqs) => { if (withUsage) out.send({ ...head, choices: [], usage: usage(promptTokens, seqs) }); });
+      const send = (index: number, text: string, lp: ReturnType<typeof legacy> | null, finish: string | null) => out.send({ ...head, choices: [{ index, text, logprobs: lp, finish_reason: finish }], ...(withUsage ? { usage: null } : {}) });
+      echoed?.forEach((e, k) => { for (let i = 0; i < n; i++) send(k * n + i, e.text, r.logprobs != null ? legacy(e.scored) : null, generate ? null : 'length'); });
+      const done = generate ? startAll(c, sched, m, prompts, opts, (k, i, e) => {
+        const lp = r.logprobs != null && !e.seq.stops.has(e.token) ? legacy([scoredOf(e)]) : null;
+        if (e.text || lp || e.finish) send(k * n + i, e.text, lp, e.finish);
+      }).then((x) => x.flat()) : Promise.resolve([]);
+      return out.respond(c, done, (seqs) => { if (withUsage) out.send({ ...head, choices: [], usage: usage(promptTokens, seqs) }); });
     }
     const got: TokenEvent[][][] = prompts.map(() => Array.from({ length: n }, () => []));
-    const seqs = await startAll(c, sched, m, prompts, opts, (k, i, e) => got[k]![i]!.push(e));
+    const seqs = generate ? await startAll(c, sched, m, prompts, opts, (k, i, e) => got[k]![i]!.push(e)) : null;
+    const choice = (k: number, i: number) => {
+      const s = seqs?.[k]![i], e = echoed?.[k];
+      const scored = [...(e?.scored ?? []), ...(s ? outputEvents(got[k]![i]!, s).map(scoredOf) : [])];
+      return { index: k * n + i, text: (e?.text ?? '') + (s?.text ?? ''), logprobs: r.logprobs != null ? legacy(scored) : null, finish_reason: s?.finish ?? 'length' };
+    };
     return c.json({
       ...head,
-      choices: seqs.flatMap((ss, k) => ss.map((s, i) => ({ index: k * n + i, text: s.text, logprobs: r.logprobs != null ? legacy(outputEvents(got[k]![i]!, s)) : null, finish_reason: s.finish }))),
-      usage: usage(promptTokens, seqs.flat()),
+      choices: prompts.flatMap((_, k) => Array.from({ length: n }, (__, i) => choice(k, i))),
+      usage: usage(promptTokens, seqs?.flat() ?? []),
     });
   });
 

@@ -8,6 +8,7 @@ import OpenAI, { BadRequestError, NotFoundError, AuthenticationError } from 'ope
 import { startServer, tinyFolders } from './helpers.js';
 import { loadModel } from '../../src/models/load.js';
 import { Generator } from '../../src/models/generate.js';
+import { scoredBatch, tokenLogprobs } from '../../src/models/logprobs.js';
 import { renderPrompt, stopTokenIds } from '../../src/tokenizer/index.js';
 import { isQ8 } from '../../src/core/q8.js';
 import { storeWeights } from '../../src/models/stored.js';
@@ -151,6 +152,53 @@ test('completions: a batch of prompts (text or token ids) gives n choices per pr
   await assert.rejects(client.completions.create({ model: 'tiny', prompt: [[1, 2], []] as unknown as number[], max_tokens: 2 }), (e: unknown) => {
     assert.ok(e instanceof BadRequestError);
     assert.match(e.message, /The prompt is empty \(prompt 1\)/);
+    return true;
+  });
+});
+
+test('completions: echo scores the prompt (max_tokens 0), and prefixes a generation with it, as lm-evaluation-harness reads log-likelihoods', async () => {
+  const f = tinyFolders(), lib = loadModel(f.model), tok = lib.tok.tokenizer;
+  const prompt = 'Call me Ishmael. Some years ago', ids = tok.encode(prompt);
+  // the library's log p of each prompt token after the first
+  const want = tokenLogprobs(lib.model, scoredBatch([{ prompt: ids.slice(0, 1), response: ids.slice(1) }])).logp.f32;
+  const r = await client.completions.create({ model: 'tiny', prompt, max_tokens: 0, echo: true, logprobs: 3 });
+  const c = r.choices[0]!, lp = c.logprobs!;
+  assert.equal(c.text, prompt);
+  assert.equal(c.finish_reason, 'length');
+  assert.deepEqual(lp.tokens, ids.map((t) => tok.decode([t])));
+  assert.equal(lp.token_logprobs![0], null);
+  assert.equal(lp.top_logprobs![0], null);
+  for (let i = 1; i < ids.length; i++) {
+    assert.ok(Math.abs(lp.token_logprobs![i]! - want[i - 1]!) < 1e-4, `token ${i}: ${lp.token_logprobs![i]} vs ${want[i - 1]}`);
+    // the legacy format keys alternatives by text, so two tokens that decode alike share one key
+    const top = Object.values(lp.top_logprobs![i]!);
+    assert.ok(top.length >= 1 && top.length <= 3);
+    assert.ok(Math.max(...top) >= lp.token_logprobs![i]! - 1e-6);
+  }
+  assert.deepEqual(r.usage, { prompt_tokens: ids.length, completion_tokens: 0, total_tokens: ids.length });
+  // echo before a generation: the prompt, then what the prompt gets without echo
+  const plain = await client.completions.create({ model: 'tiny', prompt, max_tokens: 4, temperature: 0, logprobs: 1 });
+  const both = await client.completions.create({ model: 'tiny', prompt, max_tokens: 4, temperature: 0, logprobs: 1, echo: true });
+  assert.equal(both.choices[0]!.text, prompt + plain.choices[0]!.text);
+  assert.deepEqual(both.choices[0]!.logprobs!.token_logprobs!.slice(ids.length), plain.choices[0]!.logprobs!.token_logprobs);
+  // lm-evaluation-harness's request: token ids of context + continuation, batched, one token generated
+  const ctx = tok.encode('Call me'), conts = [tok.encode(' Ishmael'), tok.encode(' the whale')];
+  const lm = await client.completions.create({ model: 'tiny', prompt: conts.map((x) => [...ctx, ...x]) as unknown as number[], max_tokens: 1, temperature: 0, logprobs: 1, echo: true, seed: 1234 });
+  conts.forEach((cont, k) => {
+    const got = lm.choices[k]!.logprobs!.token_logprobs!.slice(ctx.length, -1) as number[];
+    const ref = tokenLogprobs(lib.model, scoredBatch([{ prompt: ctx, response: cont }])).logp.f32;
+    assert.equal(got.length, cont.length);
+    got.forEach((v, i) => assert.ok(Math.abs(v - ref[i]!) < 1e-4, `continuation ${k} token ${i}`));
+  });
+  // streamed: the echo comes first, whole
+  let text = '';
+  for await (const ch of await client.completions.create({ model: 'tiny', prompt, max_tokens: 0, echo: true, stream: true })) text += ch.choices[0]?.text ?? '';
+  assert.equal(text, prompt);
+  // max_tokens 0 without echo has nothing to do
+  await assert.rejects(client.completions.create({ model: 'tiny', prompt, max_tokens: 0 }), (e: unknown) => {
+    assert.ok(e instanceof BadRequestError);
+    assert.equal(e.param, 'max_tokens');
+    assert.match(e.message, /max_tokens 0 generates nothing; give echo: true/);
     return true;
   });
 });
