@@ -245,12 +245,14 @@ export function openaiRoutes(reg: ModelRegistry, sched: Scheduler): Hono {
     const seed = r.seed ?? randomInt(2 ** 31), opts = (k: number) => samplings({ ...r, seed }, maxNew[k]!, m.tok.eosTokenIds, r.logprobs ?? null);
     const promptTokens = prompts.reduce((a, x) => a + x.length, 0);
     const id = `cmpl-${randomUUID()}`, created = Math.floor(Date.now() / 1000), head = { id, object: 'text_completion', created, model: m.id, system_fingerprint: FINGERPRINT };
-    const legacy = (xs: readonly Scored[]) => ({
-      tokens: xs.map((x) => tokenInfo(m, x.token).token),
-      token_logprobs: xs.map((x) => x.logprob),
-      top_logprobs: xs.map((x) => (x.top === null ? null : Object.fromEntries(x.top.map((t) => [tokenInfo(m, t.token).token, t.logprob])))),
-      text_offset: xs.reduce<number[]>((acc, x, i) => [...acc, i === 0 ? 0 : acc[i - 1]! + tokenInfo(m, xs[i - 1]!.token).token.length], []),
-    });
+    const legacy = (xs: readonly Scored[]) => {
+      const tokens = xs.map((x) => tokenInfo(m, x.token).token), text_offset: number[] = [];
+      for (let i = 0, at = 0; i < tokens.length; at += tokens[i++]!.length) text_offset.push(at);
+      return {
+        tokens, token_logprobs: xs.map((x) => x.logprob), text_offset,
+        top_logprobs: xs.map((x) => (x.top === null ? null : Object.fromEntries(x.top.map((t) => [tokenInfo(m, t.token).token, t.logprob])))),
+      };
+    };
     const generate = r.max_tokens !== 0;
     if (r.stream) {
       const withUsage = r.stream_options?.include_usage === true, out = new EventStream();

@@ -166,6 +166,7 @@ test('completions: echo scores the prompt (max_tokens 0), and prefixes a generat
   assert.equal(c.text, prompt);
   assert.equal(c.finish_reason, 'length');
   assert.deepEqual(lp.tokens, ids.map((t) => tok.decode([t])));
+  assert.deepEqual(lp.text_offset, lp.tokens!.map((_, i) => lp.tokens!.slice(0, i).join('').length));
   assert.equal(lp.token_logprobs![0], null);
   assert.equal(lp.top_logprobs![0], null);
   for (let i = 1; i < ids.length; i++) {
