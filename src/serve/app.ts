@@ -59,12 +59,14 @@ export function createApp(reg: ModelRegistry, o: ServeOptions = {}): { app: Hono
   };
   app.use('/v1/*', guard);
   app.use('/api/*', guard);
+  for (const r of ['/tokenize', '/detokenize', '/tokenizer_info']) app.use(r, guard);
   const limit = bodyLimit({
     maxSize: maxBody,
     onError: (c) => sendError(c, new ApiError(413, `The request body is larger than the server's limit of ${maxBody} bytes.`, 'invalid_request_error', null, 'request_too_large')),
   });
   app.use('/v1/*', limit);
   app.use('/api/*', limit);
+  for (const r of ['/tokenize', '/detokenize']) app.use(r, limit);
   app.route('/', openaiRoutes(reg, scheduler));
 
   app.get('/', (c) => c.html(readFileSync(pagePath('chat.html'), 'utf8')));

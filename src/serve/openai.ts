@@ -1,5 +1,6 @@
 // The OpenAI API: GET /v1/models, POST /v1/chat/completions and POST /v1/completions, plain and
-// streamed (server-sent events), with n, stop, seed, log-probs and usage. Request bodies are checked
+// streamed (server-sent events), with n, stop, seed, log-probs and usage; and vLLM's tokenizer
+// routes, GET /tokenizer_info, POST /tokenize and POST /detokenize. Request bodies are checked
 // by zod schemas built from the generator's own sampling fields.
 import { randomInt, randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
@@ -62,6 +63,11 @@ export const CompletionRequest = z.object({
   echo: nullish(z.boolean()),
 }).strict();
 
+// vLLM's tokenizer routes (lm-evaluation-harness's remote tokenizer reads them); the model may be
+// left out when one is served
+const TokenizeRequest = z.object({ model: nullish(z.string()), prompt: z.string(), add_special_tokens: nullish(z.boolean()) }).strict();
+const DetokenizeRequest = z.object({ model: nullish(z.string()), tokens: z.array(z.number().int().min(0)) }).strict();
+
 type Chat = z.infer<typeof ChatRequest>;
 type Completion = z.infer<typeof CompletionRequest>;
 
@@ -80,6 +86,14 @@ function served(reg: ModelRegistry, id: string): ServedModel {
   const m = reg.get(id);
   if (!m) throw new ApiError(404, `The model '${id}' does not exist. Served: ${reg.all().map((x) => x.id).join(', ')}.`, 'invalid_request_error', 'model', 'model_not_found');
   return m;
+}
+
+/** The named model; with no name, any served model when they all share one tokenizer (a model and its adapters). */
+function servedOrOnly(reg: ModelRegistry, id: string | null | undefined): ServedModel {
+  if (id != null) return served(reg, id);
+  const all = reg.all();
+  if (all.some((x) => x.tok.tokenizer !== all[0]!.tok.tokenizer)) throw badRequest(`Name the model: this server serves ${all.map((x) => x.id).join(', ')}, with different tokenizers.`, 'model');
+  return all[0]!;
 }
 
 /** The prompt must leave room for at least one token, and max_tokens must fit beside it. */
@@ -189,6 +203,25 @@ export function openaiRoutes(reg: ModelRegistry, sched: Scheduler): Hono {
   app.get('/v1/models/:id', (c) => {
     const m = served(reg, c.req.param('id'));
     return c.json({ id: m.id, object: 'model', created: m.created, owned_by: 'heed' });
+  });
+
+  app.get('/tokenizer_info', (c) => {
+    const m = servedOrOnly(reg, c.req.query('model')), t = m.tok, name = (id: number | null) => (id === null ? null : t.tokenizer.idToToken(id) ?? null);
+    return c.json({
+      tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: m.contextLength, chat_template: t.chatTemplate?.source ?? null,
+      eos_token: name(t.eosTokenId), bos_token: name(t.bosTokenId), pad_token: name(t.padTokenId),
+    });
+  });
+  app.post('/tokenize', async (c) => {
+    const r = await body(c, TokenizeRequest), m = servedOrOnly(reg, r.model), tokens = m.tok.tokenizer.encode(r.prompt);
+    // heed's tokenizers add no special tokens of their own (no BOS), so add_special_tokens changes nothing
+    return c.json({ count: tokens.length, max_model_len: m.contextLength, tokens });
+  });
+  app.post('/detokenize', async (c) => {
+    const r = await body(c, DetokenizeRequest), m = servedOrOnly(reg, r.model), V = m.tok.tokenizer.vocabSize;
+    const bad = r.tokens.find((t) => t >= V);
+    if (bad !== undefined) throw badRequest(`Token id ${bad} is outside the tokenizer's vocabulary of ${V}.`, 'tokens');
+    return c.json({ prompt: m.tok.tokenizer.decode(r.tokens) });
   });
 
   app.post('/v1/chat/completions', async (c) => {

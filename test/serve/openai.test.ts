@@ -204,6 +204,29 @@ test('completions: echo scores the prompt (max_tokens 0), and prefixes a generat
   });
 });
 
+test('vLLM\'s tokenizer routes: /tokenizer_info, /tokenize and /detokenize with the served tokenizer (the model may be left out: a model and its adapter share it)', async () => {
+  const f = tinyFolders(), lib = loadModel(f.model).tok, text = 'Call me Ishmael. <|im_end|>';
+  const get = async (path: string) => { const r = await fetch(server.url + path); return { status: r.status, json: (await r.json()) as Record<string, unknown> }; };
+  const post = async (path: string, b: object) => { const r = await fetch(server.url + path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b) }); return { status: r.status, json: (await r.json()) as Record<string, unknown> }; };
+  const info = await get('/tokenizer_info');
+  assert.equal(info.status, 200);
+  assert.equal(info.json.eos_token, lib.tokenizer.idToToken(lib.eosTokenId!));
+  assert.equal(info.json.chat_template, lib.chatTemplate!.source);
+  assert.equal(info.json.model_max_length, f.contextLength);
+  const t = await post('/tokenize', { prompt: text, add_special_tokens: false });
+  assert.deepEqual(t.json, { count: lib.tokenizer.encode(text).length, max_model_len: f.contextLength, tokens: lib.tokenizer.encode(text) });
+  assert.deepEqual((await post('/tokenize', { model: 'tiny:lora', prompt: text })).json.tokens, t.json.tokens);
+  assert.deepEqual((await post('/detokenize', { tokens: t.json.tokens })).json, { prompt: text });
+  // bad bodies are 400s naming the field
+  const noPrompt = await post('/tokenize', { text });
+  assert.equal(noPrompt.status, 400);
+  assert.equal((noPrompt.json.error as { param: string }).param, 'prompt');
+  const outside = await post('/detokenize', { tokens: [1, 99999] });
+  assert.equal(outside.status, 400);
+  assert.match((outside.json.error as { message: string }).message, /Token id 99999 is outside the tokenizer's vocabulary/);
+  assert.equal((await post('/tokenize', { model: 'nope', prompt: text })).status, 404);
+});
+
 test('errors surface as the client\'s own classes: 404 for an unknown model, 400 for bad fields', async () => {
   await assert.rejects(client.chat.completions.create({ model: 'nope', messages }), (e: unknown) => {
     assert.ok(e instanceof NotFoundError);
@@ -237,6 +260,11 @@ test('--api-key: no key or a wrong key is a 401 (AuthenticationError); the right
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'invalid_api_key');
     const good = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'sekrit', maxRetries: 0 });
     assert.equal((await good.models.list()).data.length, 2);
+    // the tokenizer routes too
+    const tokenize = (key?: string) => fetch(`${s.url}/tokenize`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify({ prompt: 'hi' }) });
+    assert.equal((await tokenize()).status, 401);
+    assert.equal((await tokenize('sekrit')).status, 200);
+    assert.equal((await fetch(`${s.url}/tokenizer_info`)).status, 401);
   } finally { await s.close(); }
 });
 
