@@ -58,7 +58,7 @@ export const CompletionRequest = z.object({
   // one prompt (text or token ids), or a batch of them: choice j of prompt i has index i·n + j
   prompt: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int().min(0)).min(1), z.array(z.array(z.number().int().min(0))).min(1)]),
   // 0 only with echo: the prompt scored, nothing generated (lm-evaluation-harness's log-likelihoods)
-  max_tokens: nullish(z.union([z.literal(0), samplingFields.maxNewTokens])),
+  max_tokens: nullish(z.number().int('must be an integer').min(0, 'must be at least 1 (or 0 with echo: true)')),
   logprobs: nullish(samplingFields.logprobs.max(5)),
   echo: nullish(z.boolean()),
 }).strict();

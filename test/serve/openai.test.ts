@@ -202,6 +202,7 @@ test('completions: echo scores the prompt (max_tokens 0), and prefixes a generat
     assert.match(e.message, /max_tokens 0 generates nothing; give echo: true/);
     return true;
   });
+  await assert.rejects(client.completions.create({ model: 'tiny', prompt, max_tokens: -1, echo: true }), /max_tokens.*must be at least 1 \(or 0 with echo: true\)/);
 });
 
 test('vLLM\'s tokenizer routes: /tokenizer_info, /tokenize and /detokenize with the served tokenizer (the model may be left out: a model and its adapter share it)', async () => {
