@@ -179,7 +179,6 @@ function start(c: Context, sched: Scheduler, m: ServedModel, prompt: number[], o
  * others. onEvent gets the prompt's index k and the choice's index i within it.
  */
 function startAll(c: Context, sched: Scheduler, m: ServedModel, prompts: number[][], opts: (k: number) => Sampling[], onEvent: (k: number, i: number, e: TokenEvent) => void): Promise<Sequence[][]> {
-  if (prompts.length === 1) return start(c, sched, m, prompts[0]!, opts(0), (i, e) => onEvent(0, i, e)).then((s) => [s]);
   const ac = new AbortController(), client = c.req.raw.signal;
   if (client.aborted) ac.abort(); else client.addEventListener('abort', () => ac.abort(), { once: true });
   const all: Promise<Sequence[]>[] = [];

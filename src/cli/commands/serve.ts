@@ -14,7 +14,6 @@ interface ServeFlags {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-
 export function register(program: Command): void {
   program
     .command('serve')
